@@ -1,0 +1,124 @@
+"""Where a notebook's outputs came from: execute a chapter and record it.
+
+The book shows the committed outputs of each chapter (it does not execute them), so each
+executed notebook carries, in ``metadata["gan_notes"]``, the profile, the device, the wall
+time, the date and a hash of its cell sources. The tests recompute the hash: a chapter
+whose text or code changed after its outputs were made fails until it is executed again.
+
+Command line (from the repository root)::
+
+    python -m gan_notes.provenance notebooks/01_gan_game.md [--profile full]
+
+reads the MyST source, writes the paired ``.ipynb`` (Jupytext), executes it top to bottom
+in a fresh kernel with ``GAN_NOTES_PROFILE`` set, and records the provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+KEY = "gan_notes"
+
+
+def _source(cell: Any) -> str:
+    src = cell["source"]
+    return ("".join(src) if isinstance(src, list) else src).strip()
+
+
+def source_hash(nb: Any) -> str:
+    """SHA-256 of the notebook's cell types and sources (markdown and code), in order."""
+    payload = json.dumps([[c["cell_type"], _source(c)] for c in nb["cells"]], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def describe_device() -> str:
+    """A short description of the device the chapters will use, e.g. 'cpu (2 cores)'."""
+    import torch
+
+    from gan_notes.config import device
+
+    dev = device()
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return f"{dev.type} ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def execute(path: str | Path, profile: str = "full", timeout: int = 1800) -> dict[str, Any]:
+    """Execute a chapter from its MyST source and write the paired, executed ``.ipynb``.
+
+    Parameters
+    ----------
+    path : path to ``notebooks/NN_slug.md`` (or its ``.ipynb``; the ``.md`` is read).
+    profile : {"full", "smoke"}
+    timeout : seconds allowed per cell.
+
+    Returns
+    -------
+    dict : the provenance written into the notebook's metadata.
+    """
+    import jupytext
+    from nbclient import NotebookClient
+
+    from gan_notes.config import PROFILES
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    md = Path(path).with_suffix(".md")
+    nb = jupytext.read(md)
+    nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,md:myst"
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    env = {"GAN_NOTES_PROFILE": profile, "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(md.parent)}}).execute()
+        wall = time.perf_counter() - start
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    import torch
+
+    import gan_notes
+
+    record = {
+        "profile": profile,
+        "device": describe_device(),
+        "wall_time_s": round(wall, 1),
+        "executed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "source_hash": source_hash(nb),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gan_notes": gan_notes.__version__,
+    }
+    nb.metadata[KEY] = record
+    jupytext.write(nb, md.with_suffix(".ipynb"))
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", help="notebooks/NN_slug.md files")
+    parser.add_argument("--profile", default="full", choices=("full", "smoke"))
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args(argv)
+    for path in args.notebooks:
+        rec = execute(path, profile=args.profile, timeout=args.timeout)
+        print(f"{path}: {rec['wall_time_s']} s on {rec['device']} ({rec['profile']})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
