@@ -177,11 +177,13 @@ def f_divergence(
     with np.errstate(over="ignore"):
         t = p_safe / q_safe
     # Where p/q overflows (q > 0 but tiny), q f(p/q) has reached its limit p f'(inf):
-    # use that branch rather than f(inf), which is nan or -inf for some generators.
+    # use that branch rather than f(inf), which is nan or -inf for some generators, and
+    # divide by a safe 1 there so that no inf reaches torch's gradient either.
     q_pos = q_pos & (torch.isfinite(t) if torch_in else np.isfinite(t))
-    t = where(q_pos, t, ones)
+    q_safe = where(q_pos, q, ones)
+    p_safe = where(q_pos, p, ones)
     with np.errstate(divide="ignore", invalid="ignore"):
-        inside = q_safe * f(t)
+        inside = q_safe * f(p_safe / q_safe)
     zero = torch.zeros_like(p) if torch_in else np.zeros_like(p)
     if slope_at_infinity == math.inf:
         # p * inf would be nan at p = 0; the limit there is 0.

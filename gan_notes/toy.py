@@ -67,8 +67,14 @@ class Mixture:
         self.std = std_t
         self.weights = w.float()
         self.dim = d
-        components = td.Independent(td.Normal(centers, std_t[:, None].expand(k, d)), 1)
-        self.dist = td.MixtureSameFamily(td.Categorical(probs=self.weights), components)
+        self.dist = self._build(torch.float32)
+        self._dists = {torch.float32: self.dist}
+
+    def _build(self, dtype: torch.dtype) -> td.MixtureSameFamily:
+        k, d = self.centers.shape
+        c, s = self.centers.to(dtype), self.std.to(dtype)
+        components = td.Independent(td.Normal(c, s[:, None].expand(k, d)), 1)
+        return td.MixtureSameFamily(td.Categorical(probs=self.weights.to(dtype)), components)
 
     @property
     def n_modes(self) -> int:
@@ -85,7 +91,8 @@ class Mixture:
         return self.centers[idx] + noise * self.std[idx, None]
 
     def _points(self, x) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.float32) if not isinstance(x, torch.Tensor) else x
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x, dtype=np.float64))
         if self.dim == 1 and x.ndim == 1:
             x = x[:, None]
         if x.ndim != 2 or x.shape[1] != self.dim:
@@ -93,8 +100,16 @@ class Mixture:
         return x
 
     def log_prob(self, x) -> torch.Tensor:
-        """Log density at points x of shape (n, d) (or (n,) in 1-D); returns shape (n,)."""
-        return self.dist.log_prob(self._points(x))
+        """Log density at points x of shape (n, d) (or (n,) in 1-D); returns shape (n,).
+
+        Computed in x's dtype: pass float64 points for densities far in the tails, where
+        float32 underflows to 0.
+        """
+        x = self._points(x)
+        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        if dtype not in self._dists:
+            self._dists[dtype] = self._build(dtype)
+        return self._dists[dtype].log_prob(x.to(dtype))
 
     def prob(self, x) -> torch.Tensor:
         """Density at points x; ``exp(log_prob(x))``."""

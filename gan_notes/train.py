@@ -1,9 +1,11 @@
-"""A small, readable training loop for toy GANs (chapter 01).
+"""A small, readable training loop for toy GANs (chapters 01 and 04-06).
 
 Each iteration takes ``d_steps`` discriminator steps and then one generator step, each on
 a fresh batch; it records both losses and the discriminator's mean output on real and
 generated samples, and keeps snapshots of generated samples (from one fixed batch of
-latents) at chosen steps for figures.
+latents) at chosen steps for figures. Options cover Part II: any loss by name, a gradient
+penalty, instance noise, weight clipping, freezing either player, and an evaluation (mode
+coverage by default) recorded every few steps.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from gan_notes.losses import LOSSES, discriminator_loss, generator_loss
+from gan_notes.losses import LOSSES, discriminator_loss, dragan_penalty, generator_loss, gradient_penalty, r1_penalty
+from gan_notes.metrics import mode_coverage
+
+PENALTIES = ("gp", "r1", "dragan")
 
 __all__ = ["History", "TrainingDiverged", "train_gan"]
 
@@ -41,6 +46,8 @@ class History:
         Generated samples from a fixed latent batch, after ``step`` generator steps.
     wall_time_s : float
         Seconds the loop took.
+    evals : list of dict
+        One dict per evaluation (``eval_every``), with its ``"step"``.
     """
 
     d_loss: np.ndarray
@@ -49,6 +56,7 @@ class History:
     d_fake: np.ndarray
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
     wall_time_s: float = 0.0
+    evals: list[dict] = field(default_factory=list)
 
 
 def _sampler(data) -> Callable[[int], torch.Tensor]:
@@ -95,6 +103,14 @@ def train_gan(
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool | None = None,
+    penalty: str | None = None,
+    penalty_weight: float = 10.0,
+    instance_noise: float = 0.0,
+    clip: float | None = None,
+    train_d: bool = True,
+    train_g: bool = True,
+    eval_every: int = 0,
+    eval_fn: Callable[[int, np.ndarray], dict] | None = None,
 ) -> History:
     r"""Train a GAN by alternating ``d_steps`` D steps and one G step with Adam.
 
@@ -109,8 +125,9 @@ def train_gan(
         The real distribution, e.g. :func:`gan_notes.toy.ring`.
     latent_dim, steps : int
         Latent size; number of generator steps.
-    loss : {"minimax", "non_saturating"}
+    loss : one of ``gan_notes.losses.LOSSES``
     batch_size, d_steps : int
+        ``d_steps`` is also called ``n_critic``.
     lr_g, lr_d : float
         Adam learning rates; ``betas`` Adam's betas.
     snapshot_steps : iterable of int
@@ -126,6 +143,18 @@ def train_gan(
     progress : bool, optional
         Show a ``tqdm`` progress bar; by default yes, unless the environment sets
         ``TQDM_DISABLE=1`` (as the book's executor does, to keep committed outputs clean).
+    penalty : {"gp", "r1", "dragan"}, optional
+        A gradient penalty added to the D loss with weight ``penalty_weight``.
+    instance_noise : float
+        Standard deviation of Gaussian noise added to every input D sees (real and fake).
+    clip : float, optional
+        Clip every D parameter to [-clip, clip] after each D step (WGAN weight clipping).
+    train_d, train_g : bool
+        Freeze a player by passing False: its steps are skipped (losses still recorded).
+    eval_every : int
+        Every ``eval_every`` G steps (and at 0), evaluate the generator on the fixed latent
+        batch: ``eval_fn(step, samples)`` if given, else, when ``data`` has ``centers`` and
+        ``std`` (the toy mixtures), :func:`~gan_notes.metrics.mode_coverage`.
 
     Returns
     -------
@@ -152,6 +181,22 @@ def train_gan(
     snap_at = sorted(set(int(s) for s in snapshot_steps))
     if any(s < 0 or s > steps for s in snap_at):
         raise ValueError(f"snapshot_steps must lie in [0, steps={steps}], got {snap_at}")
+    if penalty is not None and penalty not in PENALTIES:
+        raise ValueError(f"unknown penalty {penalty!r}; valid: {', '.join(PENALTIES)}")
+    if not (instance_noise >= 0 and np.isfinite(instance_noise)):
+        raise ValueError(f"instance_noise must be >= 0, got {instance_noise}")
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip must be positive, got {clip}")
+    if not isinstance(eval_every, int) or eval_every < 0:
+        raise ValueError(f"eval_every must be a non-negative int, got {eval_every!r}")
+    if eval_every and eval_fn is None:
+        if not (hasattr(data, "centers") and hasattr(data, "std")):
+            raise ValueError("eval_every needs eval_fn, or data with centers and std (a gan_notes.toy mixture)")
+        centers, std = data.centers, float(data.std.reshape(-1)[0])
+
+        def eval_fn(step: int, samples: np.ndarray) -> dict:
+            return mode_coverage(samples, centers, std)
+
     sample = _sampler(data)
     if device is None:
         device = next(generator.parameters()).device
@@ -165,12 +210,29 @@ def train_gan(
     rec = {k: np.zeros(steps) for k in ("d_loss", "g_loss", "d_real", "d_fake")}
     snapshots: dict[int, np.ndarray] = {}
 
+    evals: list[dict] = []
+
     def snapshot(step: int) -> None:
-        if step in snap_at:
+        evaluate = bool(eval_every) and step % eval_every == 0
+        if step in snap_at or evaluate:
             with torch.no_grad():
-                snapshots[step] = generator(fixed_z).cpu().numpy()
-            if callback is not None:
-                callback(step, generator, discriminator)
+                fake_now = generator(fixed_z).cpu().numpy()
+            if step in snap_at:
+                snapshots[step] = fake_now
+                if callback is not None:
+                    callback(step, generator, discriminator)
+            if evaluate:
+                evals.append({"step": step, **eval_fn(step, fake_now)})
+
+    def noisy(x: torch.Tensor) -> torch.Tensor:
+        return x + instance_noise * torch.randn_like(x) if instance_noise else x
+
+    def penalty_term(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        if penalty == "gp":
+            return gradient_penalty(discriminator, real, fake)
+        if penalty == "r1":
+            return r1_penalty(discriminator, real)
+        return dragan_penalty(discriminator, real)
 
     if progress is None:
         # tqdm.notebook ignores TQDM_DISABLE, so honour it here.
@@ -182,23 +244,31 @@ def train_gan(
             real = sample(batch_size).to(device)
             with torch.no_grad():
                 fake = generator(torch.randn(batch_size, latent_dim, device=device))
-            real_logits, fake_logits = discriminator(real), discriminator(fake)
+            real_logits, fake_logits = discriminator(noisy(real)), discriminator(noisy(fake))
             _check_logits(t, "discriminator", real_logits, fake_logits)
             d_loss = discriminator_loss(loss, real_logits, fake_logits)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+            if penalty is not None:
+                d_loss = d_loss + penalty_weight * penalty_term(real, fake)
+            if train_d:
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+                if clip is not None:
+                    with torch.no_grad():
+                        for w in discriminator.parameters():
+                            w.clamp_(-clip, clip)
         rec["d_loss"][t - 1] = _check_finite(t, "discriminator", d_loss)
         rec["d_real"][t - 1] = float(torch.sigmoid(real_logits.detach()).mean())
         rec["d_fake"][t - 1] = float(torch.sigmoid(fake_logits.detach()).mean())
 
         fake = generator(torch.randn(batch_size, latent_dim, device=device))
-        g_logits = discriminator(fake)
+        g_logits = discriminator(noisy(fake))
         _check_logits(t, "generator", g_logits)
         g_loss = generator_loss(loss, g_logits)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        if train_g:
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
         rec["g_loss"][t - 1] = _check_finite(t, "generator", g_loss)
         snapshot(t)
-    return History(**rec, snapshots=snapshots, wall_time_s=time.perf_counter() - start)
+    return History(**rec, snapshots=snapshots, wall_time_s=time.perf_counter() - start, evals=evals)

@@ -1,0 +1,133 @@
+"""The book's shared figures, so the chapters stay about ideas (chapters 01 and 04-06).
+
+Every function draws on a given matplotlib ``Axes`` and returns it; none calls ``plt.show``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+from gan_notes.losses import generator_loss
+
+__all__ = ["samples", "discriminator_field", "densities_1d", "mode_histogram", "loss_curves", "smooth"]
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def samples(ax: Axes, real=None, fake=None, title: str | None = None, lim: float | None = None) -> Axes:
+    """Scatter real (blue) and generated (orange) 2-D samples, equal aspect."""
+    if real is not None:
+        r = _np(real)
+        ax.scatter(r[:, 0], r[:, 1], s=2, color="C0", alpha=0.3, label="data")
+    if fake is not None:
+        f = _np(fake)
+        ax.scatter(f[:, 0], f[:, 1], s=2, color="C1", alpha=0.5, label="generated")
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def discriminator_field(
+    ax: Axes,
+    discriminator: torch.nn.Module,
+    fake,
+    real=None,
+    lim: float = 2.0,
+    resolution: int = 120,
+    loss: str = "non_saturating",
+    arrows: int = 150,
+    title: str | None = None,
+) -> Axes:
+    r"""D(x) = sigmoid(logit) as a heat map, samples on top, and G's gradient arrows.
+
+    The arrows at generated points are :math:`-\nabla_x L_G(x)` (the direction the generator's
+    loss pushes each sample), normalised for display: their lengths compare within a panel.
+    """
+    dev = next(discriminator.parameters()).device
+    ticks = torch.linspace(-lim, lim, resolution)
+    gx, gy = torch.meshgrid(ticks, ticks, indexing="xy")
+    grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1).to(dev)
+    with torch.no_grad():
+        d = torch.sigmoid(discriminator(grid)).reshape(resolution, resolution).cpu()
+    im = ax.imshow(d.numpy(), extent=(-lim, lim, -lim, lim), origin="lower", cmap="RdBu_r", vmin=0, vmax=1, alpha=0.8)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="D(x)")
+    samples(ax, real=real, fake=fake, lim=lim, title=title)
+    if arrows:
+        f = torch.as_tensor(_np(fake)[:arrows], dtype=torch.float32, device=dev).requires_grad_(True)
+        # Per-sample loss gradients: sum the batch-mean loss times the batch size.
+        (g,) = torch.autograd.grad(generator_loss(loss, discriminator(f)) * f.shape[0], f)
+        step = -g.cpu().numpy()
+        scale = np.abs(step).max() or 1.0
+        fp = f.detach().cpu().numpy()
+        ax.quiver(fp[:, 0], fp[:, 1], step[:, 0] / scale, step[:, 1] / scale, color="k", width=0.004, scale=8, alpha=0.7)
+    return ax
+
+
+def densities_1d(ax: Axes, x, curves: dict[str, np.ndarray], xlabel: str = "x", ylabel: str = "density") -> Axes:
+    """Plot named 1-D curves (densities, discriminators) against x, with a legend."""
+    xs = _np(x).ravel()
+    for name, y in curves.items():
+        ax.plot(xs, _np(y).ravel(), label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def mode_histogram(ax: Axes, steps: Sequence[int], counts, title: str | None = None) -> Axes:
+    """Heat map of the fraction of high-quality samples on each mode (rows) over training (columns)."""
+    c = _np(counts).astype(float)
+    if c.ndim != 2 or c.shape[0] != len(steps):
+        raise ValueError(f"counts must have shape (len(steps), K), got {c.shape}")
+    frac = c / np.maximum(c.sum(axis=1, keepdims=True), 1)
+    im = ax.imshow(frac.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest",
+                   extent=(-0.5, len(steps) - 0.5, -0.5, c.shape[1] - 0.5))
+    ax.figure.colorbar(im, ax=ax, label="fraction of high-quality samples")
+    ticks = np.linspace(0, len(steps) - 1, min(len(steps), 6)).round().astype(int)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(steps[i]) for i in ticks])
+    ax.set_xlabel("generator step")
+    ax.set_ylabel("mode")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def smooth(y, window: int = 50) -> np.ndarray:
+    """Moving average over ``window`` points ('valid' part only)."""
+    y = _np(y).astype(float)
+    w = max(1, min(window, len(y)))
+    return np.convolve(y, np.ones(w) / w, mode="valid")
+
+
+def loss_curves(ax: Axes, history, window: int = 50, equilibria: bool = True) -> Axes:
+    """Discriminator and generator losses of a :class:`~gan_notes.train.History`, raw and smoothed.
+
+    With ``equilibria``, dashed lines mark :math:`\\log 4` and :math:`\\log 2`, the values of the
+    logistic losses when D = 1/2 everywhere.
+    """
+    t = np.arange(1, len(history.d_loss) + 1)
+    for name, y, color in (("D loss", history.d_loss, "C0"), ("G loss", history.g_loss, "C1")):
+        ax.plot(t, y, color=color, alpha=0.2)
+        s = smooth(y, window)
+        ax.plot(t[len(t) - len(s):], s, color=color, label=name)
+    if equilibria:
+        ax.axhline(math.log(4), color="C0", ls="--", lw=1, label=r"$\log 4$")
+        ax.axhline(math.log(2), color="C1", ls="--", lw=1, label=r"$\log 2$")
+    ax.set_xlabel("generator step")
+    ax.set_ylabel("loss (nats)")
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,66 @@
+"""Unit tests of gan_notes.models."""
+
+import pytest
+import torch
+from torch import nn
+
+from gan_notes.models import mlp
+
+
+@pytest.mark.parametrize("in_dim, out_dim, hidden", [(2, 1, (16, 8)), (5, 3, (4,)), (1, 1, ())])
+def test_mlp_shapes_and_linear_last_layer(in_dim, out_dim, hidden):
+    net = mlp(in_dim, out_dim, hidden)
+    assert isinstance(net, nn.Sequential)
+    out = net(torch.randn(7, in_dim))
+    assert out.shape == (7, out_dim)
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    widths = [in_dim, *hidden, out_dim]
+    assert [(m.in_features, m.out_features) for m in linears] == list(zip(widths[:-1], widths[1:]))
+    # The last layer is linear (logits / points), not an activation.
+    assert isinstance(net[-1], nn.Linear)
+    assert len(net) == 2 * len(hidden) + 1
+
+
+def test_mlp_outputs_are_unbounded_logits():
+    # A linear last layer: scaling its weights scales the output (no squashing).
+    torch.manual_seed(0)
+    net = mlp(2, 1, (8,))
+    x = torch.randn(32, 2)
+    with torch.no_grad():
+        net[-1].bias.zero_()
+        y = net(x)
+        net[-1].weight.mul_(1000.0)
+        assert torch.allclose(net(x), 1000.0 * y, rtol=1e-4)
+        assert net(x).abs().max() > 1.0
+
+
+@pytest.mark.parametrize(
+    "activation, cls", [("relu", nn.ReLU), ("leaky_relu", nn.LeakyReLU), ("tanh", nn.Tanh), ("elu", nn.ELU), ("selu", nn.SELU)]
+)
+def test_mlp_activations(activation, cls):
+    net = mlp(3, 2, (4, 4), activation=activation)
+    acts = [m for m in net if not isinstance(m, nn.Linear)]
+    assert len(acts) == 2 and all(isinstance(m, cls) for m in acts)
+    if activation == "leaky_relu":
+        assert acts[0].negative_slope == pytest.approx(0.2)
+
+
+def test_mlp_default_hidden():
+    net = mlp(2, 1)
+    assert [m.out_features for m in net if isinstance(m, nn.Linear)] == [128, 128, 1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        (dict(in_dim=0, out_dim=1), "in_dim"),
+        (dict(in_dim=2, out_dim=-1), "out_dim"),
+        (dict(in_dim=2.0, out_dim=1), "in_dim"),
+        (dict(in_dim=2, out_dim=1, hidden=(16, 0)), "hidden"),
+        (dict(in_dim=2, out_dim=1, hidden=(16.5,)), "hidden"),
+        (dict(in_dim=2, out_dim=1, activation="gelu"), "unknown activation 'gelu'"),
+    ],
+)
+def test_mlp_bad_arguments(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        mlp(**kwargs)
