@@ -30,6 +30,7 @@ __all__ = [
     "step",
     "trajectory",
     "update_jacobian",
+    "field_jacobian",
     "spectral_radius",
 ]
 
@@ -210,6 +211,19 @@ def update_jacobian(game: Game, lr: float, method: str = "simultaneous", z=None,
 
         return jacrev(pair_map)(torch.cat([z, z])).numpy()
     return jacrev(lambda u: step(game, u, lr, method, gamma=gamma))(z).numpy()
+
+
+def field_jacobian(game: Game, z=None) -> np.ndarray:
+    r"""Jacobian of the gradient field :math:`v(z) = (\partial_x V, -\partial_y V)` at ``z``
+    (default: the equilibrium). Its symmetric part contracts or expands; its antisymmetric
+    part rotates.
+
+    See also
+    --------
+    update_jacobian; Chapter 05.
+    """
+    z = _as_state(game.equilibrium if z is None else z)
+    return jacrev(game.field)(z).numpy()
 
 
 def spectral_radius(matrix) -> float:

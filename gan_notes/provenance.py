@@ -10,7 +10,8 @@ Command line (from the repository root)::
     python -m gan_notes.provenance notebooks/01_gan_game.md [--profile full]
 
 reads the MyST source, writes the paired ``.ipynb`` (Jupytext), executes it top to bottom
-in a fresh kernel with ``GAN_NOTES_PROFILE`` set, and records the provenance.
+in a fresh kernel with ``GAN_NOTES_PROFILE`` set, records the provenance, and regenerates the
+book's provenance page ``book/provenance.md`` (run it with no notebook to only regenerate).
 """
 
 from __future__ import annotations
@@ -83,6 +84,11 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800) -> dic
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(md.parent)}}).execute()
         wall = time.perf_counter() - start
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            # Errors raised while displaying an output (e.g. a figure that fails to render) do
+            # not stop nbclient; a chapter with an error output must not be committed.
+            raise RuntimeError(f"{md}: {len(errors)} error output(s), first: {errors[0].get('ename')}: {errors[0].get('evalue')}")
     finally:
         for k, v in saved.items():
             if v is None:
@@ -108,15 +114,54 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800) -> dic
     return record
 
 
+def provenance_page(notebooks_dir: str | Path) -> str:
+    """The book's provenance page (MyST markdown): one row per executed chapter.
+
+    Generated from the notebooks' metadata by ``python -m gan_notes.provenance --page``; the
+    tests check that the committed ``book/provenance.md`` equals this text.
+    """
+    rows = []
+    for ipynb in sorted(Path(notebooks_dir).glob("*.ipynb")):
+        nb = json.loads(ipynb.read_text(encoding="utf-8"))
+        rec = nb.get("metadata", {}).get(KEY, {})
+        title = next((_source(c).splitlines()[0].lstrip("# ") for c in nb["cells"] if c["cell_type"] == "markdown"), ipynb.stem)
+        rows.append(
+            f"| {{doc}}`{title} <../notebooks/{ipynb.stem}>` | {rec.get('profile', '?')} | {rec.get('device', '?')} "
+            f"| {rec.get('wall_time_s', '?')} | {rec.get('executed_at', '?')[:10]} | {rec.get('torch', '?')} |"
+        )
+    return "\n".join(
+        [
+            "# Provenance of the outputs",
+            "",
+            "The book shows the outputs committed with each chapter; it never re-executes them. Each",
+            "chapter was executed top to bottom in one fresh kernel by `python -m gan_notes.provenance`,",
+            "which records the run below in the notebook's metadata with a hash of its cell sources; the",
+            "tests fail when a chapter's sources change after its outputs were made. This page is",
+            "generated from that metadata.",
+            "",
+            "| chapter | profile | device | wall time (s) | date | torch |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="+", help="notebooks/NN_slug.md files")
+    parser.add_argument("notebooks", nargs="*", help="notebooks/NN_slug.md files to execute")
     parser.add_argument("--profile", default="full", choices=("full", "smoke"))
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--page", default="book/provenance.md", help="provenance page to regenerate ('' for none)")
     args = parser.parse_args(argv)
     for path in args.notebooks:
         rec = execute(path, profile=args.profile, timeout=args.timeout)
         print(f"{path}: {rec['wall_time_s']} s on {rec['device']} ({rec['profile']})", flush=True)
+    if args.page:
+        page = Path(args.page)
+        nb_dir = Path(args.notebooks[0]).parent if args.notebooks else page.parent.parent / "notebooks"
+        page.write_text(provenance_page(nb_dir), encoding="utf-8")
+        print(f"wrote {page}")
     return 0
 
 

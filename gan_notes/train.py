@@ -144,7 +144,9 @@ def train_gan(
         Show a ``tqdm`` progress bar; by default yes, unless the environment sets
         ``TQDM_DISABLE=1`` (as the book's executor does, to keep committed outputs clean).
     penalty : {"gp", "r1", "dragan"}, optional
-        A gradient penalty added to the D loss with weight ``penalty_weight``.
+        A gradient penalty added to the D loss with weight ``penalty_weight`` (no factor 1/2:
+        R1 with weight w is the :math:`\gamma/2` convention of Mescheder et al. with
+        :math:`\gamma = 2w`).
     instance_noise : float
         Standard deviation of Gaussian noise added to every input D sees (real and fake).
     clip : float, optional

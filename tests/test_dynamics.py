@@ -77,3 +77,9 @@ def test_bad_inputs():
         dy.trajectory(dy.bilinear(), [1.0, 1.0], 1e3, 500)
     with pytest.raises(ValueError, match="square"):
         dy.spectral_radius(np.ones((2, 3)))
+
+
+def test_field_jacobian_of_the_quadratic_game_and_the_dirac_gan():
+    np.testing.assert_allclose(dy.field_jacobian(dy.quadratic()), [[3.0, 4.0], [-4.0, 5.0]], atol=1e-12)
+    # Dirac-GAN at the equilibrium: purely rotational, [[0, -1/2], [1/2, 0]] (sigma(0) = 1/2).
+    np.testing.assert_allclose(dy.field_jacobian(dy.dirac_gan()), [[0.0, -0.5], [0.5, 0.0]], atol=1e-12)
