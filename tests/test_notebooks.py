@@ -107,3 +107,12 @@ def test_provenance_hash_sees_every_change():
     nb["cells"][1]["source"] = "x = 1"
     nb["cells"][0]["source"] = "# B"
     assert source_hash(nb) != h
+
+
+def test_provenance_page_is_up_to_date():
+    from gan_notes.provenance import provenance_page
+
+    page = ROOT / "book" / "provenance.md"
+    assert page.read_text(encoding="utf-8") == provenance_page(ROOT / "notebooks"), (
+        "book/provenance.md is stale; run python -m gan_notes.provenance (no arguments)"
+    )
