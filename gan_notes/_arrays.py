@@ -108,10 +108,3 @@ def check_dx(dx: float) -> float:
     if not np.isfinite(dx) or dx <= 0:
         raise ValueError(f"dx must be a positive finite number, got {dx}")
     return dx
-
-
-def scalar_like(value: float, ref: Array) -> Array:
-    """A scalar of the kind of ref (0-d tensor or NumPy float64)."""
-    if isinstance(ref, torch.Tensor):
-        return torch.tensor(value, dtype=ref.dtype, device=ref.device)
-    return np.float64(value)
