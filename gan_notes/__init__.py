@@ -1,12 +1,24 @@
 """gan_notes: the companion package of *GAN notes*, an executable textbook on why GAN
 training fails and how to fix it.
 
-One module per concept: ``config`` (profiles, device, seeding), ``divergences``,
-``theory`` (the optimal discriminator and the value function), ``toy`` (mixture
-benchmarks), ``models``, ``losses`` (losses and gradient penalties), ``train``, ``metrics``
-(mode coverage, precision/recall/density/coverage), ``dynamics`` (two-player games and
-their optimizers), ``plotting`` and ``provenance`` (how the book's notebooks record where
-their outputs came from).
+One module per concept:
+
+- Part I and II: ``config`` (profiles, device, seeding), ``divergences``, ``theory`` (the
+  optimal discriminator and the value function), ``toy`` (mixture benchmarks), ``models``
+  (toy networks), ``losses`` (the loss zoo and gradient penalties), ``train`` (the toy
+  training loop), ``metrics`` (mode coverage, precision/recall/density/coverage),
+  ``dynamics`` (two-player games and their optimizers), ``plotting``.
+- Part III: ``lipschitz`` (spectral norm, Lipschitz bounds, weight clipping), ``remedies``
+  (PacGAN packing, minibatch discrimination, feature matching, mode seeking, mixtures of
+  generators), ``unrolled`` (unrolled GANs), ``ensemble`` (many seeds trained as one batched
+  model), ``benchmark`` (the mode-coverage benchmark and its results file).
+- Part IV: ``data`` (MNIST, Stacked MNIST, CIFAR-10 with checksum-verified downloads),
+  ``classifier`` (the cached MNIST digit classifier), ``image_metrics`` (Inception Score,
+  FID, Stacked MNIST modes), ``dcgan`` (convolutional GANs for 28x28 and 32x32 images),
+  ``image_training`` (image GAN training with checkpoints, resuming and a throughput
+  benchmark).
+- The reader's tools: ``lab`` (the interactive GAN lab) and ``provenance`` (how the book's
+  notebooks record where their outputs came from).
 """
 
 __version__ = "0.1.0"

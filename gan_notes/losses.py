@@ -1,10 +1,14 @@
-"""GAN losses and gradient penalties (chapters 01, 04 and 07).
+"""GAN losses and gradient penalties (chapters 01, 04, 07 and 08).
 
 For the logistic losses, :math:`D(x) = \\sigma(a(x))` for a logit :math:`a`, and the identities
 :math:`-\\log D = \\operatorname{softplus}(-a)` and :math:`-\\log(1 - D) = \\operatorname{softplus}(a)`
 keep every loss finite for any logit: no ``log(sigmoid(.))`` is ever formed. The LSGAN,
 WGAN and hinge losses take the critic's raw output. All losses are means over the batch and
 are *minimised* by the player that owns them. Penalties are returned without their weight.
+
+The loss zoo of Chapter 07 adds two-discriminator games, D2GAN (``d2gan_*``) and the
+dual-discriminator GAN (``dual_*``), and BEGAN's autoencoder losses (``began_*``). These
+check only types and shapes, so that they run under :func:`torch.func.vmap`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,22 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "discriminator_loss", "generator_loss", "gradient_penalty", "r1_penalty", "dragan_penalty"]
+__all__ = [
+    "LOSSES",
+    "discriminator_loss",
+    "generator_loss",
+    "gradient_penalty",
+    "r1_penalty",
+    "dragan_penalty",
+    "d2gan_discriminator_loss",
+    "d2gan_generator_loss",
+    "dual_discriminator_loss",
+    "dual_generator_loss",
+    "began_reconstruction",
+    "began_losses",
+    "began_k_update",
+    "began_convergence",
+]
 
 #: Names accepted by :func:`discriminator_loss` and :func:`generator_loss`.
 LOSSES = ("minimax", "non_saturating", "lsgan", "wgan", "hinge")
@@ -52,6 +71,12 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
     generator_loss; Chapter 01 (the game) and Chapter 04 (vanishing gradients).
     """
     _check(kind, real_logits=real_logits, fake_logits=fake_logits)
+    return _discriminator_loss(kind, real_logits, fake_logits)
+
+
+def _discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    # The formulas without the NaN check, which is data-dependent and so not allowed under
+    # torch.func.vmap (the batched trainer and the unrolled GAN call these).
     if kind in ("minimax", "non_saturating"):
         return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     if kind == "lsgan":
@@ -76,6 +101,10 @@ def generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     discriminator_loss; Chapter 01 and Chapter 04.
     """
     _check(kind, fake_logits=fake_logits)
+    return _generator_loss(kind, fake_logits)
+
+
+def _generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     if kind == "minimax":
         return -F.softplus(fake_logits).mean()
     if kind == "non_saturating":
@@ -146,3 +175,202 @@ def dragan_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.T
     x = real.detach()
     perturbed = x + c * x.std() * torch.rand_like(x)
     return ((_input_grad_norm(critic, perturbed) - 1) ** 2).mean()
+
+
+# ---------------------------------------------------------------------------------------
+# Chapter 07, the loss zoo: two discriminators (D2GAN, the dual-discriminator GAN), BEGAN.
+# Pure torch, checks on types and shapes only, so they also run under torch.func.vmap.
+# ---------------------------------------------------------------------------------------
+
+
+def _tensors(**xs: torch.Tensor) -> None:
+    for name, x in xs.items():
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
+        if x.numel() == 0:
+            raise ValueError(f"{name} is empty")
+
+
+def _log_softplus(a: torch.Tensor) -> torch.Tensor:
+    # log(softplus(a)) -> a for a -> -inf, where softplus underflows to 0; the second where
+    # keeps the unused branch finite, so its gradient is not NaN.
+    low = a < -15.0
+    safe = torch.where(low, torch.zeros_like(a), a)
+    return torch.where(low, a, torch.log(F.softplus(safe)))
+
+
+def d2gan_discriminator_loss(
+    d1_real: torch.Tensor, d1_fake: torch.Tensor, d2_real: torch.Tensor, d2_fake: torch.Tensor,
+    alpha: float = 0.2, beta: float = 0.1,
+) -> torch.Tensor:
+    r"""D2GAN's discriminator loss (Nguyen et al. 2017), from logits; to minimise.
+
+    Two discriminators with positive outputs :math:`D_k = \operatorname{softplus}(a_k)`:
+    :math:`D_1` rewards real data (a KL term), :math:`D_2` generated data (a reverse-KL term).
+
+    .. math::
+        \mathcal L_D = -\alpha\,\E_x \log D_1(x) + \E_z D_1(G(z)) + \E_x D_2(x) - \beta\,\E_z \log D_2(G(z)).
+
+    Pointwise optimum: :math:`D_1^* = \alpha\,p_{data}/p_g` and :math:`D_2^* = \beta\,p_g/p_{data}`.
+
+    Parameters
+    ----------
+    d1_real, d1_fake, d2_real, d2_fake : tensor
+        Logits :math:`a_1, a_2` of the two discriminators on a real and a generated batch.
+    alpha, beta : float > 0
+        Weights of the KL and reverse-KL terms (the paper's defaults 0.2 and 0.1).
+
+    See also
+    --------
+    d2gan_generator_loss; Chapter 07 (the loss zoo).
+    """
+    _tensors(d1_real=d1_real, d1_fake=d1_fake, d2_real=d2_real, d2_fake=d2_fake)
+    if not (alpha > 0 and beta > 0):
+        raise ValueError(f"alpha and beta must be positive, got alpha={alpha}, beta={beta}")
+    return (
+        -alpha * _log_softplus(d1_real).mean() + F.softplus(d1_fake).mean()
+        + F.softplus(d2_real).mean() - beta * _log_softplus(d2_fake).mean()
+    )
+
+
+def d2gan_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, beta: float = 0.1) -> torch.Tensor:
+    r"""D2GAN's generator loss, from logits; to minimise:
+    :math:`\mathcal L_G = -\E_z D_1(G(z)) + \beta\,\E_z \log D_2(G(z))`, with
+    :math:`D_k = \operatorname{softplus}(a_k)`.
+
+    See also
+    --------
+    d2gan_discriminator_loss; Chapter 07.
+    """
+    _tensors(d1_fake=d1_fake, d2_fake=d2_fake)
+    if not beta > 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    return -F.softplus(d1_fake).mean() + beta * _log_softplus(d2_fake).mean()
+
+
+def dual_discriminator_loss(
+    d1_real: torch.Tensor, d1_fake: torch.Tensor, d2_real: torch.Tensor, d2_fake: torch.Tensor
+) -> torch.Tensor:
+    r"""Loss of the two discriminators of the dual-discriminator GAN (Zhang, Li & Yu 2018).
+
+    Our reading of the paper's eq. (5) (we do not have its text; this follows
+    :func:`gan_notes.theory.optimal_dual_discriminators`): with :math:`D_k = \sigma(a_k)`,
+    the discriminators maximise
+
+    .. math::
+        V = \E_x\log D_1(x) + \E_z\log(1 - D_1(G(z))) + \E_z\log D_2(G(z)) + \E_x\log(1 - D_2(x)),
+
+    :math:`D_1` rewarding real and :math:`D_2` generated samples. Each minimises its own
+    binary cross-entropy and this returns their sum, :math:`-V`:
+    :math:`\E\,\mathrm{softplus}(-a_1(x)) + \E\,\mathrm{softplus}(a_1(G(z))) +
+    \E\,\mathrm{softplus}(-a_2(G(z))) + \E\,\mathrm{softplus}(a_2(x))`.
+
+    Parameters
+    ----------
+    d1_real, d1_fake, d2_real, d2_fake : tensor
+        Logits of the two discriminators on a real and a generated batch.
+
+    See also
+    --------
+    dual_generator_loss; gan_notes.theory.dual_value_function; Chapter 07.
+    """
+    _tensors(d1_real=d1_real, d1_fake=d1_fake, d2_real=d2_real, d2_fake=d2_fake)
+    return (
+        F.softplus(-d1_real).mean() + F.softplus(d1_fake).mean()
+        + F.softplus(-d2_fake).mean() + F.softplus(d2_real).mean()
+    )
+
+
+def dual_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, non_saturating: bool = True) -> torch.Tensor:
+    r"""Generator loss of the dual-discriminator GAN, from logits; to minimise.
+
+    Our reading of the paper (an assumption, see :func:`dual_discriminator_loss`):
+
+    - eq. (6), ``non_saturating=True``: G maximises :math:`\log D_1(G(z)) + \log(1 - D_2(G(z)))`,
+      i.e. minimises :math:`\E\,\mathrm{softplus}(-a_1) + \E\,\mathrm{softplus}(a_2)`;
+    - eq. (5), ``non_saturating=False``: G minimises the G terms of *V*,
+      :math:`\E\log(1 - D_1(G(z))) + \E\log D_2(G(z)) = -\E\,\mathrm{softplus}(a_1) - \E\,\mathrm{softplus}(-a_2)`.
+
+    See also
+    --------
+    dual_discriminator_loss; Chapter 07.
+    """
+    _tensors(d1_fake=d1_fake, d2_fake=d2_fake)
+    if non_saturating:
+        return F.softplus(-d1_fake).mean() + F.softplus(d2_fake).mean()
+    return -F.softplus(d1_fake).mean() - F.softplus(-d2_fake).mean()
+
+
+def began_reconstruction(v: torch.Tensor, v_rec: torch.Tensor) -> torch.Tensor:
+    r"""BEGAN's per-sample reconstruction loss :math:`\mathcal L(v) = \operatorname{mean}_j |v_j - \mathrm{AE}(v)_j|`
+    (the :math:`L_1` loss, :math:`\eta = 1`, of Berthelot et al. 2017), one value per sample.
+
+    Parameters
+    ----------
+    v, v_rec : tensor (B, ...)
+        Inputs and their reconstructions by the autoencoder discriminator.
+
+    Returns
+    -------
+    tensor (B,)
+
+    See also
+    --------
+    began_losses; gan_notes.models.autoencoder_mlp; Chapter 07.
+    """
+    _tensors(v=v, v_rec=v_rec)
+    if v.shape != v_rec.shape or v.ndim < 2:
+        raise ValueError(f"v and v_rec must be batches of the same shape, got {tuple(v.shape)} and {tuple(v_rec.shape)}")
+    return (v - v_rec).abs().flatten(start_dim=1).mean(dim=1)
+
+
+def began_losses(l_real: torch.Tensor, l_fake: torch.Tensor, k: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""BEGAN's losses (Berthelot et al. 2017): :math:`\mathcal L_D = \mathcal L(x) - k_t\,\mathcal L(G(z))`
+    and :math:`\mathcal L_G = \mathcal L(G(z))`, with batch means of the reconstruction losses.
+
+    Returns ``(L_D, L_G)``; ``k`` is treated as a constant (detached).
+
+    See also
+    --------
+    began_reconstruction, began_k_update; Chapter 07.
+    """
+    _tensors(l_real=l_real, l_fake=l_fake)
+    k = k.detach() if isinstance(k, torch.Tensor) else k
+    return l_real.mean() - k * l_fake.mean(), l_fake.mean()
+
+
+def began_k_update(
+    k: torch.Tensor, l_real: torch.Tensor, l_fake: torch.Tensor, gamma: float = 0.5, lambda_k: float = 1e-3
+) -> torch.Tensor:
+    r"""BEGAN's proportional control of :math:`k`:
+    :math:`k_{t+1} = \operatorname{clip}\big(k_t + \lambda_k(\gamma\,\mathcal L(x) - \mathcal L(G(z))),\ 0,\ 1\big)`.
+
+    It keeps :math:`\E\mathcal L(G(z)) \approx \gamma\,\E\mathcal L(x)`; :math:`\gamma` is the
+    diversity ratio. Tensors in, a detached tensor out (no gradient is needed).
+
+    See also
+    --------
+    began_losses, began_convergence; Chapter 07.
+    """
+    _tensors(k=k, l_real=l_real, l_fake=l_fake)
+    if not 0 < gamma <= 1:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+    if not lambda_k > 0:
+        raise ValueError(f"lambda_k must be positive, got {lambda_k}")
+    step = lambda_k * (gamma * l_real.detach().mean() - l_fake.detach().mean())
+    return torch.clamp(k.detach() + step, 0.0, 1.0)
+
+
+def began_convergence(l_real: torch.Tensor, l_fake: torch.Tensor, gamma: float = 0.5) -> torch.Tensor:
+    r"""BEGAN's convergence measure :math:`\mathcal M = \mathcal L(x) + |\gamma\,\mathcal L(x) - \mathcal L(G(z))|`
+    (batch means); it decreases as training converges.
+
+    See also
+    --------
+    began_k_update; Chapter 07.
+    """
+    _tensors(l_real=l_real, l_fake=l_fake)
+    if not 0 < gamma <= 1:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+    lr, lf = l_real.detach().mean(), l_fake.detach().mean()
+    return lr + (gamma * lr - lf).abs()

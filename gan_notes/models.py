@@ -1,12 +1,22 @@
-"""Small networks for the toy chapters: multilayer perceptrons for G and D."""
+"""Small networks for the toy chapters: multilayer perceptrons for G and D.
+
+Besides the plain :func:`mlp`, Part III's discriminators: an MLP with minibatch
+discrimination (:func:`mlp_md`), a residual MLP (:func:`residual_mlp`, :class:`ResidualBlock`)
+and BEGAN's autoencoder (:func:`autoencoder_mlp`). Every discriminator is an ``nn.Sequential``
+whose last module is its head, so ``D[:-1]`` gives its features
+(:func:`gan_notes.remedies.features`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
-__all__ = ["mlp"]
+from gan_notes.remedies import MinibatchDiscrimination
+
+__all__ = ["mlp", "mlp_md", "ResidualBlock", "residual_mlp", "autoencoder_mlp"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -50,3 +60,98 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activatio
         layers += [nn.Linear(a, b), _ACTIVATIONS[activation]()]
     layers.append(nn.Linear(widths[-1], out_dim))
     return nn.Sequential(*layers)
+
+
+def _check_dims(**dims: int) -> None:
+    for name, v in dims.items():
+        can_be_zero = name in ("minibatch_kernels", "n_blocks")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or (v == 0 and not can_be_zero):
+            raise ValueError(f"{name} must be a {'non-negative' if can_be_zero else 'positive'} int, got {v!r}")
+
+
+def _check_activation(activation: str) -> None:
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; valid: {sorted(_ACTIVATIONS)}")
+
+
+def mlp_md(
+    in_dim: int, hidden: Sequence[int] = (128, 128), n_kernels: int = 16, kernel_dim: int = 8, activation: str = "leaky_relu"
+) -> nn.Sequential:
+    """A discriminator MLP with minibatch discrimination before its linear head.
+
+    ``in_dim -> hidden... -> MinibatchDiscrimination(hidden[-1], n_kernels, kernel_dim) ->
+    Linear(hidden[-1] + n_kernels, 1)``: the head sees each sample's features and how close
+    it is to the rest of the batch (Salimans et al. 2016).
+
+    See also
+    --------
+    gan_notes.remedies.MinibatchDiscrimination; Chapter 09 (mode-collapse remedies).
+    """
+    hidden = tuple(hidden)
+    if not hidden:
+        raise ValueError("hidden must hold at least one width (the features compared across the batch)")
+    _check_dims(n_kernels=n_kernels, kernel_dim=kernel_dim)
+    body = mlp(in_dim, hidden[-1], hidden[:-1], activation)
+    return nn.Sequential(
+        *body, _ACTIVATIONS[activation](), MinibatchDiscrimination(hidden[-1], n_kernels, kernel_dim),
+        nn.Linear(hidden[-1] + n_kernels, 1),
+    )
+
+
+class ResidualBlock(nn.Module):
+    r"""A residual block :math:`h \mapsto h + W_2\,a(W_1 h)` of constant width.
+
+    See also
+    --------
+    residual_mlp; Chapter 07.
+    """
+
+    def __init__(self, width: int, activation: str = "leaky_relu") -> None:
+        super().__init__()
+        _check_dims(width=width)
+        _check_activation(activation)
+        self.branch = nn.Sequential(nn.Linear(width, width), _ACTIVATIONS[activation](), nn.Linear(width, width))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.branch(h)
+
+
+def residual_mlp(
+    in_dim: int, width: int = 128, n_blocks: int = 2, minibatch_kernels: int = 0, kernel_dim: int = 8,
+    activation: str = "leaky_relu",
+) -> nn.Sequential:
+    """A residual MLP discriminator: ``Linear(in_dim, width)``, ``n_blocks`` residual blocks,
+    the activation, optional minibatch discrimination, and a linear head to one logit.
+
+    With ``minibatch_kernels = K > 0`` a :class:`~gan_notes.remedies.MinibatchDiscrimination`
+    layer with K kernels of dimension ``kernel_dim`` comes before the head (the architecture
+    used with the dual-discriminator GAN in Chapter 07). For the SELU variant, use
+    ``activation="selu"`` (or :func:`mlp` with ``activation="selu"``).
+
+    See also
+    --------
+    ResidualBlock; Chapter 07 (the loss zoo).
+    """
+    _check_dims(in_dim=in_dim, width=width, n_blocks=n_blocks, minibatch_kernels=minibatch_kernels, kernel_dim=kernel_dim)
+    _check_activation(activation)
+    layers: list[nn.Module] = [nn.Linear(in_dim, width)]
+    layers += [ResidualBlock(width, activation) for _ in range(n_blocks)]
+    layers.append(_ACTIVATIONS[activation]())
+    if minibatch_kernels:
+        layers.append(MinibatchDiscrimination(width, minibatch_kernels, kernel_dim))
+    layers.append(nn.Linear(width + minibatch_kernels, 1))
+    return nn.Sequential(*layers)
+
+
+def autoencoder_mlp(dim: int, hidden: int = 128, code: int = 8, activation: str = "elu") -> nn.Sequential:
+    """BEGAN's autoencoder discriminator: ``nn.Sequential(encoder, decoder)``.
+
+    encoder ``dim -> hidden -> code`` and decoder ``code -> hidden -> dim`` (ELU, as in
+    Berthelot et al. 2017); ``D(x)`` is the reconstruction, ``D[:-1](x) = D[0](x)`` the code.
+
+    See also
+    --------
+    gan_notes.losses.began_reconstruction; Chapter 07.
+    """
+    _check_dims(dim=dim, hidden=hidden, code=code)
+    return nn.Sequential(mlp(dim, code, (hidden,), activation), mlp(code, dim, (hidden,), activation))

@@ -64,3 +64,65 @@ def test_mlp_default_hidden():
 def test_mlp_bad_arguments(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         mlp(**kwargs)
+
+
+# --- Part III discriminators ----------------------------------------------------------
+
+from gan_notes.models import ResidualBlock, autoencoder_mlp, mlp_md, residual_mlp  # noqa: E402
+from gan_notes.remedies import MinibatchDiscrimination, features  # noqa: E402
+
+
+def test_mlp_md_layout_and_batch_dependence():
+    torch.manual_seed(0)
+    D = mlp_md(2, (16, 8), n_kernels=4, kernel_dim=3)
+    assert isinstance(D[-2], MinibatchDiscrimination) and D[-1].in_features == 8 + 4
+    x = torch.randn(10, 2)
+    assert D(x).shape == (10, 1) and features(D, x).shape == (10, 12)
+    # A sample's logit depends on the rest of the batch (unlike a plain MLP).
+    assert not torch.allclose(D(x)[:1], D(x[:1]))
+    with pytest.raises(ValueError, match="hidden"):
+        mlp_md(2, ())
+
+
+@pytest.mark.parametrize("kernels", [0, 5])
+def test_residual_mlp_layout(kernels):
+    torch.manual_seed(0)
+    D = residual_mlp(3, width=8, n_blocks=2, minibatch_kernels=kernels, activation="selu")
+    assert sum(isinstance(m, ResidualBlock) for m in D) == 2
+    assert sum(isinstance(m, MinibatchDiscrimination) for m in D) == (kernels > 0)
+    assert isinstance(D[-1], nn.Linear) and D[-1].in_features == 8 + kernels
+    assert D(torch.randn(6, 3)).shape == (6, 1)
+
+
+def test_residual_block_is_identity_plus_branch():
+    torch.manual_seed(0)
+    block = ResidualBlock(4)
+    h = torch.randn(5, 4)
+    torch.testing.assert_close(block(h), h + block.branch(h))
+    with torch.no_grad():
+        block.branch[-1].weight.zero_()
+        block.branch[-1].bias.zero_()
+    torch.testing.assert_close(block(h), h)
+
+
+def test_autoencoder_mlp_reconstructs_shape_and_code():
+    D = autoencoder_mlp(2, hidden=16, code=3)
+    x = torch.randn(7, 2)
+    assert D(x).shape == (7, 2)
+    assert features(D, x).shape == (7, 3)
+    torch.testing.assert_close(D[1](D[0](x)), D(x))
+
+
+@pytest.mark.parametrize(
+    "fn, kwargs, pattern",
+    [
+        (residual_mlp, dict(in_dim=2, width=0), "width"),
+        (residual_mlp, dict(in_dim=2, minibatch_kernels=-1), "minibatch_kernels"),
+        (residual_mlp, dict(in_dim=2, activation="gelu"), "unknown activation"),
+        (autoencoder_mlp, dict(dim=2, code=0), "code"),
+        (mlp_md, dict(in_dim=2, n_kernels=0), "n_kernels"),
+    ],
+)
+def test_part3_models_bad_arguments(fn, kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        fn(**kwargs)

@@ -1,0 +1,145 @@
+r"""Unrolled GANs (Metz et al. 2017): the generator plays against a look-ahead discriminator.
+
+The discriminator's next *k* optimisation steps are written as a differentiable function of
+the generator's samples with :func:`torch.func.grad`, so the generator's gradient sees how D
+would react. Pure functions of parameter dicts (:func:`torch.func.functional_call`): they run
+under :func:`torch.func.vmap` over a leading seed axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad
+
+from gan_notes.losses import LOSSES, _discriminator_loss, _generator_loss
+
+__all__ = ["unroll", "unrolled_generator_loss"]
+
+Params = dict[str, torch.Tensor]
+
+
+def unroll(
+    loss_fn: Callable[[Params], torch.Tensor],
+    params: Mapping[str, torch.Tensor],
+    k: int,
+    lr: float,
+    optimizer: str = "sgd",
+    betas: tuple[float, float] = (0.5, 0.999),
+    eps: float = 1e-8,
+) -> Params:
+    r"""Take *k* differentiable optimisation steps on ``loss_fn`` (Metz et al. 2017).
+
+    With SGD (the default),
+
+    .. math::
+        \theta^{0} = \theta, \qquad \theta^{j+1} = \theta^{j} - \eta\, \nabla_\theta f(\theta^{j}),
+
+    where the gradients come from :func:`torch.func.grad`; they stay in the autograd graph, so
+    :math:`\theta^k` is a differentiable function of whatever ``loss_fn`` closes over (the
+    generator's samples): that is the look-ahead term of the unrolled generator.
+
+    ``optimizer="adam"`` takes *k* Adam steps from fresh moments (Metz et al. unroll Adam,
+    continuing from D's optimiser state; we start at zero moments so that the block stays a
+    pure function). Its denominator is :math:`\sqrt{\hat v + \epsilon^2}` instead of
+    :math:`\sqrt{\hat v} + \epsilon`, so its derivative stays finite where a gradient entry is 0.
+
+    Parameters
+    ----------
+    loss_fn : callable params -> scalar tensor
+    params : dict name -> tensor
+        Start point, e.g. ``{n: p.detach() for n, p in D.named_parameters()}``.
+    k : int >= 0
+        Number of steps; ``k = 0`` returns ``params``.
+    lr : float > 0
+    optimizer : {"sgd", "adam"}
+    betas, eps : Adam's constants.
+
+    Returns
+    -------
+    dict name -> tensor, the parameters after *k* steps.
+
+    See also
+    --------
+    unrolled_generator_loss; Chapter 09.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"k must be a non-negative int, got {k!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid: sgd, adam")
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict name -> tensor, got {type(params).__name__}")
+    theta = dict(params)
+    m = {n: torch.zeros_like(p) for n, p in theta.items()}
+    v = {n: torch.zeros_like(p) for n, p in theta.items()}
+    b1, b2 = betas
+    for t in range(1, k + 1):
+        g = grad(loss_fn)(theta)
+        if optimizer == "sgd":
+            theta = {n: p - lr * g[n] for n, p in theta.items()}
+            continue
+        m = {n: b1 * m[n] + (1 - b1) * g[n] for n in theta}
+        v = {n: b2 * v[n] + (1 - b2) * g[n] ** 2 for n in theta}
+        theta = {
+            n: p - lr * (m[n] / (1 - b1**t)) / torch.sqrt(v[n] / (1 - b2**t) + eps**2) for n, p in theta.items()
+        }
+    return theta
+
+
+def unrolled_generator_loss(
+    D: nn.Module,
+    d_params: Mapping[str, torch.Tensor],
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    loss: str = "non_saturating",
+    k: int = 5,
+    lr: float = 1e-3,
+    optimizer: str = "sgd",
+) -> torch.Tensor:
+    r"""The unrolled generator loss of Metz et al. (2017).
+
+    .. math::
+        \mathcal L_G^{(k)}(\phi) = \mathcal L_G\big(D_{\theta^k(\phi)}(G_\phi(z))\big), \qquad
+        \theta^{j+1} = \theta^j - \eta \nabla_\theta \mathcal L_D(\theta^j; x, G_\phi(z)),
+
+    i.e. the generator's loss against the discriminator *after* it has answered with *k*
+    steps (:func:`unroll`) on the same real batch and the same generated batch. Its gradient
+    in :math:`\phi` includes how D would react; ``k = 0`` is the usual generator loss.
+
+    Parameters
+    ----------
+    D : nn.Module
+        Evaluated with ``torch.func.functional_call(D, params, (x,))``.
+    d_params : dict name -> tensor
+        D's current parameters (detached here: the loss trains G only; D keeps its own step).
+    fake : tensor (B, d)
+        ``G(z)``, in G's autograd graph.
+    real : tensor (B, d)
+    loss : one of ``gan_notes.losses.LOSSES``
+        Used for both the unrolled D steps and the generator's loss.
+    k, lr, optimizer : see :func:`unroll`.
+
+    See also
+    --------
+    unroll; gan_notes.losses.discriminator_loss; Chapter 09.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+    if not isinstance(D, nn.Module):
+        raise TypeError(f"D must be an nn.Module, got {type(D).__name__}")
+    for name, t in (("fake", fake), ("real", real)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch tensor, got {type(t).__name__}")
+    if not isinstance(d_params, Mapping):
+        raise TypeError(f"d_params must be a dict name -> tensor, got {type(d_params).__name__}")
+    theta0 = {n: p.detach() for n, p in d_params.items()}
+    # `fake` stays in G's graph inside the D steps: the look-ahead term is d theta^k / d fake.
+    def d_loss(theta: Params) -> torch.Tensor:
+        return _discriminator_loss(loss, functional_call(D, theta, (real,)), functional_call(D, theta, (fake,)))
+
+    theta_k = unroll(d_loss, theta0, k, lr, optimizer)
+    return _generator_loss(loss, functional_call(D, theta_k, (fake,)))

@@ -1,0 +1,124 @@
+"""The Part III toy benchmark: methods, results files, summary statistics, command line."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gan_notes import benchmark as bm
+
+REQUIRED = ["minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "dragan", "hinge", "began", "sngan", "r1",
+            "unrolled", "minibatch_disc", "feature_matching", "pacgan2", "pacgan3", "pacgan4", "instance_noise",
+            "mode_seeking", "mixture", "d2gan", "dual_d", "dual_d_ns"]
+
+
+def test_every_method_is_listed_with_its_source():
+    assert list(bm.METHODS) == REQUIRED
+    assert set(bm.SOURCES) == set(bm.METHODS)
+
+
+@pytest.fixture(scope="module")
+def smoke_results():
+    res = bm.run_benchmark(profile="smoke", datasets=["ring"], log=None)
+    res["rows"] += bm.run_benchmark(["non_saturating", "pacgan4"], ["grid"], profile="smoke", log=None)["rows"]
+    return res
+
+
+def test_every_method_runs_batched_and_gives_metrics(smoke_results):
+    rows = smoke_results["rows"]
+    seeds = bm.PROFILES["smoke"]["seeds"]
+    assert len(rows) == (len(REQUIRED) + 2) * seeds
+    for r in rows:
+        assert not r["diverged"]
+        for k in ("modes", "high_quality", "precision", "recall", "wall_time_s"):
+            assert math.isfinite(r[k]), (r["method"], k)
+        assert not math.isnan(r["kl"])  # inf when no sample is high quality
+    meta = smoke_results["metadata"]
+    assert meta["profile"] == "smoke" and meta["steps"] == bm.PROFILES["smoke"]["steps"] and meta["torch"]
+
+
+def test_results_round_trip(tmp_path, smoke_results):
+    path, csv_path = bm.save_results(smoke_results, tmp_path / "out" / "toy_benchmark.json")
+    back = bm.load_results(path)
+    assert back["metadata"] == json.loads(json.dumps(smoke_results["metadata"]))
+    assert back["rows"] == smoke_results["rows"]  # inf KL survives the trip
+    with open(csv_path) as f:
+        table = list(csv.DictReader(f))
+    assert tuple(table[0]) == bm.FIELDS and len(table) == len(back["rows"])
+    assert bm.summary(back) == bm.summary(smoke_results["rows"])
+
+
+def test_summary_is_mean_and_standard_error():
+    rng = np.random.default_rng(0)
+    vals = {m: rng.random(7) for m in ("modes", "high_quality", "kl", "precision", "recall")}
+    rows = [{"dataset": "ring", "method": "x", "seed": i, "diverged": False, **{m: float(v[i]) for m, v in vals.items()}}
+            for i in range(7)]
+    rows.append({"dataset": "ring", "method": "x", "seed": 7, "diverged": True, **{m: math.nan for m in vals}})
+    rows.append({"dataset": "grid", "method": "x", "seed": 0, "diverged": False, **{m: 1.0 for m in vals}})
+    s = bm.summary(rows)
+    for m, v in vals.items():
+        mean, se = s["ring", "x"][m]
+        assert mean == pytest.approx(v.mean()) and se == pytest.approx(v.std(ddof=1) / np.sqrt(7))
+    assert s["ring", "x"]["n"] == 7 and s["ring", "x"]["diverged"] == 1
+    assert s["grid", "x"]["modes"][0] == 1.0 and math.isnan(s["grid", "x"]["modes"][1])  # one seed: no s.e.
+    rows[0]["kl"] = math.inf
+    assert bm.summary(rows)["ring", "x"]["kl"][0] == math.inf
+
+
+def test_command_line(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert bm.main(["run", "--profile", "smoke", "--methods", "hinge", "--datasets", "grid", "--seeds", "3", "--out", str(out)]) == 0
+    rows = bm.load_results(out)["rows"]
+    assert [(r["method"], r["seed"]) for r in rows] == [("hinge", 0), ("hinge", 1), ("hinge", 2)]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_published_anchors():
+    assert bm.PUBLISHED["ring"]["PacGAN Table 1: PacGAN2"] == ((7.9, 0.1), (95.6, 2.0), (0.07, 0.03))
+    assert bm.PUBLISHED["grid"]["VEEGAN Table 1: VEEGAN"][0] == (24.6, None)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: bm.run_cell("ring", "gan9000", profile="smoke"), "method"),
+        (lambda: bm.run_cell("moons", "hinge", profile="smoke"), "dataset"),
+        (lambda: bm.run_cell("ring", "hinge", profile="huge"), "profile"),
+        (lambda: bm.run_benchmark(["hinge"], ["ring"], seeds=0, profile="smoke", log=None), "seeds"),
+        (lambda: bm.run_benchmark(["hinge"], ["ring"], profile="smoke", workers=0, log=None), "workers"),
+        (lambda: bm.run_benchmark([], ["ring"], profile="smoke", log=None), "method"),
+        (lambda: bm.speed("pacgan2", steps=1, seeds=1, log=None), "train_gan"),
+        (lambda: bm.save_results({"metadata": {}, "rows": []}, "x.txt"), "json"),
+    ],
+)
+def test_bad_inputs(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_load_rejects_other_files(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps({"rows": []}))
+    with pytest.raises(ValueError, match="metadata"):
+        bm.load_results(p)
+    p.write_text(json.dumps({"metadata": {}, "rows": [{"dataset": "ring"}]}))
+    with pytest.raises(ValueError, match="lacks"):
+        bm.load_results(p)
+
+
+def test_speed_reports_both_timings():
+    (row,) = bm.speed("non_saturating", seeds=2, steps=2, profile="smoke", devices=["cpu"], log=None)
+    assert row["sequential_s"] > 0 and row["batched_s"] > 0 and row["speedup"] == pytest.approx(row["sequential_s"] / row["batched_s"])
+
+
+def test_goals_pick_the_best_cell_and_say_whether_it_meets_them():
+    def cell(modes, hq, kl):
+        return {"modes": (modes, 0.1), "high_quality": (hq, 0.01), "kl": (kl, 0.01), "n": 10, "diverged": 0}
+
+    summ = {("ring", "a"): cell(8.0, 0.98, 0.01), ("ring", "b"): cell(7.5, 0.99, 0.1),
+            ("grid", "a"): cell(24.9, 0.95, 0.05), ("grid", "b"): cell(20.0, 0.99, 0.01)}
+    g = bm.goals(summ)
+    assert g["ring"]["method"] == "a" and g["ring"]["met"]
+    assert g["grid"]["method"] == "a" and not g["grid"]["met"]  # KL 0.05 > 0.04

@@ -1,0 +1,193 @@
+"""The batched multi-seed trainer: each seed equals its own sequential run."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gan_notes import losses, models, toy
+from gan_notes.ensemble import Method, build_networks, train_ensemble
+from gan_notes.train import TrainingDiverged, train_gan
+
+H, B, STEPS, N_EVAL = (8, 8), 16, 4, 40
+RING = toy.ring()
+
+
+def batched(method, seeds, data=RING, **kw):
+    kw = {"hidden": H, "steps": STEPS, "batch_size": B, "n_eval": N_EVAL, "progress": False, **kw}
+    return train_ensemble(method, data, seeds, **kw)
+
+
+@pytest.mark.parametrize(
+    "loss, kwargs",
+    [
+        ("non_saturating", {}),
+        ("lsgan", {"instance_noise": 0.1}),
+        ("wgan", {"penalty": "gp", "d_steps": 2}),
+        ("non_saturating", {"penalty": "dragan"}),
+        ("hinge", {"penalty": "r1", "penalty_weight": 5.0}),
+        ("wgan", {"clip": 0.05, "d_steps": 2}),
+    ],
+)
+def test_each_seed_equals_train_gan(loss, kwargs):
+    seeds = [0, 3, 5]
+    res = batched(Method(game=loss, **kwargs), seeds)
+    for i, s in enumerate(seeds):
+        torch.manual_seed(s)
+        G, D = models.mlp(2, 2, H), models.mlp(2, 1, H)
+        h = train_gan(G, D, RING, latent_dim=2, steps=STEPS, batch_size=B, loss=loss, seed=s, progress=False,
+                      snapshot_steps=[STEPS], snapshot_size=N_EVAL, **kwargs)
+        np.testing.assert_allclose(res.d_loss[:, i], h.d_loss, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(res.g_loss[:, i], h.g_loss, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(res.samples[i], h.snapshots[STEPS], rtol=1e-5, atol=1e-6)
+
+
+def test_spectral_norm_equals_torch_parametrization():
+    """Reference: a plain loop with torch.nn.utils.parametrizations.spectral_norm, one D
+    forward per D step (real and fake together) and one per G step, as the trainer."""
+    seeds = [1, 4]
+    res = batched(Method(spectral_norm=True), seeds)
+    for i, s in enumerate(seeds):
+        torch.manual_seed(s)
+        G, D = models.mlp(2, 2, H), models.mlp(2, 1, H)
+        for mod in D:
+            if isinstance(mod, nn.Linear):
+                nn.utils.parametrizations.spectral_norm(mod)
+        opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        torch.manual_seed(s)
+        for t in range(STEPS):
+            real = RING.sample(B)
+            with torch.no_grad():
+                fake = G(torch.randn(B, 2))
+            logits = D(torch.cat([real, fake]))
+            d_loss = losses.discriminator_loss("non_saturating", logits[:B], logits[B:])
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = losses.generator_loss("non_saturating", D(G(torch.randn(B, 2))))
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            assert abs(d_loss.item() - res.d_loss[t, i]) < 1e-5 and abs(g_loss.item() - res.g_loss[t, i]) < 1e-5
+        fixed_z = torch.randn(N_EVAL, 2, generator=torch.Generator().manual_seed(s + 1))
+        with torch.no_grad():
+            np.testing.assert_allclose(res.samples[i], G(fixed_z).numpy(), rtol=1e-5, atol=1e-6)
+
+
+REMEDIES = {
+    "pacgan3": Method(pack=3),
+    "minibatch": Method(minibatch=(3, 2)),
+    "feature_matching": Method(feature_matching=True),
+    "mode_seeking": Method(mode_seeking=1.0),
+    "mixture": Method(mixture=3),
+    "unrolled": Method(unroll=2),
+    "d2gan": Method(game="d2gan"),
+    "dual_ns": Method(game="dual_ns"),
+    "began": Method(game="began"),
+    "sngan_hinge_gp": Method(game="hinge", spectral_norm=True, penalty="gp"),
+    "noise_anneal": Method(instance_noise=0.2, noise_anneal=True),
+}
+
+
+@pytest.mark.parametrize("name", list(REMEDIES))
+def test_vmap_over_many_seeds_equals_one_seed(name):
+    """For methods train_gan does not run: vmap over S seeds equals vmap over each alone."""
+    res = batched(REMEDIES[name], [0, 2], steps=3)
+    for i, s in enumerate([0, 2]):
+        one = batched(REMEDIES[name], [s], steps=3)
+        np.testing.assert_allclose(res.d_loss[:, i], one.d_loss[:, 0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(res.g_loss[:, i], one.g_loss[:, 0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(res.samples[i], one.samples[0], rtol=1e-5, atol=1e-5)
+    assert np.isfinite(res.d_loss).all() and np.isfinite(res.g_loss).all()
+
+
+def test_methods_change_the_run():
+    base = batched(Method(), [0], steps=3)
+    for name in ("pacgan3", "mode_seeking", "feature_matching"):
+        assert not np.allclose(batched(REMEDIES[name], [0], steps=3).samples, base.samples)
+
+
+class Poisoned:
+    """The ring, but a batch is all NaN with probability 0.1 (drawn from the seed's stream)."""
+
+    centers, std = RING.centers, RING.std
+
+    def sample(self, n, generator=None):
+        x = RING.sample(n, generator=generator)
+        return x * math.nan if generator is None and float(torch.rand(())) < 0.1 else x
+
+
+def test_a_diverged_seed_is_recorded_and_the_others_go_on():
+    seeds = list(range(8))
+    res = batched(Method(), seeds, data=Poisoned(), steps=6, on_diverge="record")
+    dead = [s for s, d in zip(seeds, res.diverged) if d]
+    alive = [s for s, d in zip(seeds, res.diverged) if not d]
+    assert dead and alive  # this draw of seeds has both
+    for i, s in enumerate(seeds):
+        if s in dead:
+            assert "step" in res.errors[i] and "discriminator loss is nan" in res.errors[i]
+            assert all(math.isnan(v) for v in res.metrics[i].values())
+        else:
+            assert res.errors[i] is None and math.isfinite(res.metrics[i]["high_quality"])
+    # The survivors are exactly what they are when trained without the diverging seeds.
+    only = batched(Method(), alive, data=Poisoned(), steps=6, on_diverge="record")
+    assert not any(only.diverged)
+    idx = [seeds.index(s) for s in alive]
+    np.testing.assert_allclose(res.samples[idx], only.samples, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TrainingDiverged, match=r"step \d+: the discriminator loss is not finite \(seed \d+: nan"):
+        batched(Method(), seeds, data=Poisoned(), steps=6)
+
+
+def test_metrics_history_and_rng():
+    state = torch.get_rng_state()
+    res = batched(Method(), 2, steps=4, eval_every=2)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's stream is untouched
+    assert [e["step"] for e in res.evals] == [0, 2, 4] and len(res.evals[0]["modes"]) == 2
+    assert set(res.metrics[0]) >= {"modes", "high_quality", "kl", "precision", "recall"}
+    assert res.samples.shape == (2, N_EVAL, 2) and res.d_loss.shape == (4, 2)
+    assert res.wall_time_per_seed_s == pytest.approx(res.wall_time_s / 2)
+
+
+def test_build_networks():
+    nets = build_networks(Method(game="d2gan"), 2, 2, (8,))
+    assert set(nets) == {"G", "D1", "D2"}
+    assert set(build_networks(Method(mixture=3), 2, 2, (8,))) == {"G", "D", "C"}
+    assert build_networks(Method(pack=4), 2, 2, (8,))["D"][0].in_features == 8
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"game": "nope"}, "game"), ({"penalty": "l2"}, "penalty"), ({"d_steps": 0}, "d_steps"),
+        ({"pack": 0}, "pack"), ({"clip": -1.0}, "clip"), ({"instance_noise": -0.1}, "instance_noise"),
+        ({"mixture": -1}, "mixture"), ({"game": "began", "penalty": "gp"}, "began"),
+        ({"unroll": 2, "pack": 2}, "unroll"),
+    ],
+)
+def test_bad_methods(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Method(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "seeds, kwargs, err, match",
+    [
+        (0, {}, ValueError, "S >= 1"), ([], {}, ValueError, "S >= 1"), ([1, 1], {}, ValueError, "distinct"),
+        ([-1], {}, ValueError, "seeds"), (True, {}, TypeError, "seeds"), (2, {"steps": -1}, ValueError, "steps"),
+        (2, {"batch_size": 0}, ValueError, "batch_size"), (2, {"on_diverge": "ignore"}, ValueError, "on_diverge"),
+        (2, {"n_eval": 5}, ValueError, "n_eval"), (2, {"hidden": ()}, ValueError, "hidden"),
+    ],
+)
+def test_bad_arguments(seeds, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        batched(Method(), seeds, **kwargs)
+
+
+def test_bad_types():
+    with pytest.raises(TypeError, match="method"):
+        batched("non_saturating", 2)
+    with pytest.raises(TypeError, match="data"):
+        batched(Method(), 2, data=lambda n: torch.zeros(n, 2))

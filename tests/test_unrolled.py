@@ -1,0 +1,157 @@
+"""Unit tests of gan_notes.unrolled (the unrolled GAN of Metz et al. 2017): against the
+plain loss (k = 0), a hand computation with torch.autograd (k = 1), finite differences,
+torch.optim.Adam, and a Python loop under torch.func.vmap."""
+
+import copy
+
+import pytest
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from gan_notes.losses import discriminator_loss, generator_loss
+from gan_notes.models import mlp
+from gan_notes.remedies import unroll as unroll_reexported
+from gan_notes.unrolled import unroll, unrolled_generator_loss
+
+
+def _problem(seed=0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    D = mlp(2, 1, (6,), activation="tanh").to(dtype)
+    fake = torch.randn(5, 2, dtype=dtype, requires_grad=True)  # stands for G(z)
+    real = torch.randn(5, 2, dtype=dtype) + 1.0
+    params = {n: p.detach().clone() for n, p in D.named_parameters()}
+    return D, params, fake, real
+
+
+def test_reexported_from_remedies():
+    assert unroll_reexported is unroll
+
+
+@pytest.mark.parametrize("loss", ["non_saturating", "minimax", "wgan", "lsgan"])
+def test_k0_is_the_plain_generator_loss(loss):
+    D, params, fake, real = _problem()
+    out = unrolled_generator_loss(D, params, fake, real, loss=loss, k=0)
+    torch.testing.assert_close(out, generator_loss(loss, D(fake)))
+
+
+def test_k1_matches_a_hand_computation_with_autograd():
+    D, params, fake, real = _problem()
+    lr = 0.3
+    names = list(params)
+    theta = [params[n].clone().requires_grad_(True) for n in names]
+    call = lambda th, x: functional_call(D, dict(zip(names, th)), (x,))  # noqa: E731
+    d_loss = discriminator_loss("non_saturating", call(theta, real), call(theta, fake))
+    grads = torch.autograd.grad(d_loss, theta, create_graph=True)
+    theta1 = [t - lr * g for t, g in zip(theta, grads)]
+    expected = generator_loss("non_saturating", call(theta1, fake))
+    got = unrolled_generator_loss(D, params, fake, real, k=1, lr=lr)
+    torch.testing.assert_close(got, expected)
+    (g_expected,) = torch.autograd.grad(expected, fake)
+    (g_got,) = torch.autograd.grad(got, fake)
+    torch.testing.assert_close(g_got, g_expected)
+
+
+def test_lookahead_gradient_differs_from_k0_and_matches_finite_differences():
+    D, params, fake, real = _problem()
+    k, lr = 3, 0.5
+    f = lambda x: unrolled_generator_loss(D, params, x, real, k=k, lr=lr)  # noqa: E731
+    (g_k,) = torch.autograd.grad(f(fake), fake)
+    (g_0,) = torch.autograd.grad(unrolled_generator_loss(D, params, fake, real, k=0), fake)
+    assert (g_k - g_0).abs().max() > 1e-3  # the look-ahead term is there
+    h = 1e-6
+    fd = torch.zeros_like(fake)
+    with torch.no_grad():
+        for i in range(fake.shape[0]):
+            for j in range(fake.shape[1]):
+                e = torch.zeros_like(fake)
+                e[i, j] = h
+                fd[i, j] = (f(fake + e) - f(fake - e)) / (2 * h)
+    torch.testing.assert_close(g_k, fd, rtol=1e-5, atol=1e-8)
+
+
+def test_gradient_reaches_the_generator_not_the_discriminator():
+    torch.manual_seed(1)
+    G, D = mlp(3, 2, (4,)), mlp(2, 1, (4,))
+    real = torch.randn(8, 2)
+    loss = unrolled_generator_loss(D, dict(D.named_parameters()), G(torch.randn(8, 3)), real, k=2, lr=0.1)
+    loss.backward()
+    assert all(p.grad is not None for p in G.parameters())
+    assert all(p.grad is None for p in D.parameters())
+
+
+def test_unroll_sgd_on_a_quadratic_closed_form():
+    # f(theta) = 1/2 a theta^2: k steps of SGD give (1 - lr a)^k theta.
+    a, lr, k = 2.0, 0.1, 4
+    out = unroll(lambda p: 0.5 * a * (p["w"] ** 2).sum(), {"w": torch.tensor([1.0, -3.0])}, k, lr)
+    torch.testing.assert_close(out["w"], (1 - lr * a) ** k * torch.tensor([1.0, -3.0]))
+
+
+def test_unroll_adam_matches_torch_optim_adam():
+    D, params, fake, real = _problem()
+    lr, k = 0.05, 3
+    loss_fn = lambda th: discriminator_loss("non_saturating", functional_call(D, th, (real,)), functional_call(D, th, (fake.detach(),)))  # noqa: E731
+    ours = unroll(loss_fn, params, k, lr, optimizer="adam", betas=(0.5, 0.999), eps=1e-8)
+    theta = {n: p.clone().requires_grad_(True) for n, p in params.items()}
+    opt = torch.optim.Adam(theta.values(), lr=lr, betas=(0.5, 0.999), eps=1e-8)
+    for _ in range(k):
+        opt.zero_grad()
+        loss_fn(theta).backward()
+        opt.step()
+    for n in params:
+        # Only the form of eps differs (sqrt(v + eps^2) vs sqrt(v) + eps).
+        torch.testing.assert_close(ours[n], theta[n].detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_unrolled_loss_under_vmap_matches_loop():
+    S = 3
+    models = []
+    for s in range(S):
+        torch.manual_seed(s)
+        models.append(mlp(2, 1, (5,)))
+    params, _ = stack_module_state(models)
+    params = {n: p.detach() for n, p in params.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    fake, real = torch.randn(S, 6, 2), torch.randn(S, 6, 2)
+    fn = lambda p, f, r: unrolled_generator_loss(base, p, f, r, k=2, lr=0.2)  # noqa: E731
+    out = vmap(fn)(params, fake, real)
+    loop = torch.stack([unrolled_generator_loss(m, dict(m.named_parameters()), f, r, k=2, lr=0.2) for m, f, r in zip(models, fake, real)])
+    torch.testing.assert_close(out, loop)
+    # and the gradients to the samples, seed by seed
+    fake.requires_grad_(True)
+    (g_vmap,) = torch.autograd.grad(vmap(fn)(params, fake, real).sum(), fake)
+    g_loop = torch.stack([torch.autograd.grad(fn({n: p[s] for n, p in params.items()}, fake[s], real[s]), fake)[0][s] for s in range(S)])
+    torch.testing.assert_close(g_vmap, g_loop)
+
+
+def test_bad_arguments():
+    D, params, fake, real = _problem()
+    with pytest.raises(ValueError, match="k must be"):
+        unroll(lambda p: p["w"].sum(), {"w": torch.ones(1)}, -1, 0.1)
+    with pytest.raises(ValueError, match="lr must be"):
+        unroll(lambda p: p["w"].sum(), {"w": torch.ones(1)}, 1, 0.0)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        unroll(lambda p: p["w"].sum(), {"w": torch.ones(1)}, 1, 0.1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="unknown loss"):
+        unrolled_generator_loss(D, params, fake, real, loss="hinged")
+    with pytest.raises(TypeError, match="fake"):
+        unrolled_generator_loss(D, params, fake.numpy(force=True), real)
+
+
+def test_adam_unrolling_under_vmap_of_torch_func_grad():
+    # The batched trainer differentiates with torch.func.grad inside vmap: grad of a loss
+    # that itself contains k torch.func.grad steps.
+    from torch.func import grad
+
+    S = 3
+    models = []
+    for s in range(S):
+        torch.manual_seed(s)
+        models.append(mlp(2, 1, (5,)))
+    params, _ = stack_module_state(models)
+    params = {n: p.detach() for n, p in params.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    fake, real = torch.randn(S, 6, 2), torch.randn(S, 6, 2)
+    fn = lambda p, f, r: unrolled_generator_loss(base, p, f, r, k=2, lr=0.1, optimizer="adam")  # noqa: E731
+    g_vmap = vmap(grad(fn, argnums=1))(params, fake, real)
+    g_loop = torch.stack([grad(fn, argnums=1)({n: p[s] for n, p in params.items()}, fake[s], real[s]) for s in range(S)])
+    torch.testing.assert_close(g_vmap, g_loop)
