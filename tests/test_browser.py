@@ -28,7 +28,6 @@ in CI (``CI=true``) they fail instead. Deselect them with ``-m "not browser"``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
 import json
@@ -116,14 +115,6 @@ JS_REPORT = r"""() => {
   };
 }"""
 
-
-def _say(request, line: str) -> None:
-    """Print outside pytest's output capture, so that the line shows in every run."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None:
-        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            reporter.write_line(line)
 
 
 def _require(ok, reason: str) -> None:
@@ -238,11 +229,11 @@ def site(book_html):
 
 
 @pytest.fixture(scope="module")
-def screenshots(request) -> Path:
+def screenshots(say) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield ARTIFACTS
     # Said outside pytest's capture, so that the path shows in every run.
-    _say(request, f"browser test: screenshots of the book's pages in {ARTIFACTS}")
+    say(f"browser test: screenshots of the book's pages in {ARTIFACTS}")
 
 
 def test_toc_lists_pages():

@@ -27,7 +27,6 @@ time. Deselect with ``-m "not colab"``.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
 import os
 import shutil
@@ -57,14 +56,6 @@ PROBE_CELL = (
 )
 
 
-def _say(request, line: str) -> None:
-    """Print outside pytest's output capture, so that the line shows in every run."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None:
-        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            reporter.write_line(line)
-
 
 def _runtime_env(venv: Path) -> dict[str, str]:
     """The environment of a Colab-like session: the runtime first on PATH, nothing pointing
@@ -87,7 +78,7 @@ def _run(cmd, **kw) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory, request):
+def runtime(tmp_path_factory, say):
     """A fresh Colab-like runtime with gan_notes installed from a copy of the repository."""
     t0 = time.perf_counter()
     base = tmp_path_factory.mktemp("colab")
@@ -113,7 +104,7 @@ def runtime(tmp_path_factory, request):
     _run([python, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"], cwd=base, env=env)
     shutil.rmtree(src)  # the chapters must not find the sources anywhere
     seconds = time.perf_counter() - t0
-    _say(request, f"colab test: runtime built and package installed in {seconds:.1f} s")
+    say(f"colab test: runtime built and package installed in {seconds:.1f} s")
     return {"venv": venv, "python": python, "purelib": purelib, "env": env, "base": base}
 
 
@@ -135,7 +126,7 @@ def _execute(runtime, ipynb: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def executed(runtime, request):
+def executed(runtime, request, say):
     """The selected chapters executed in the runtime, two at a time (the machine has two cores)."""
     t0 = time.perf_counter()
     selected = {item.callspec.params["stem"] for item in request.session.items
@@ -145,7 +136,7 @@ def executed(runtime, request):
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         results = dict(zip([p.stem for p in chapters], pool.map(lambda p: _execute(runtime, p), chapters)))
     each = ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in results.items())
-    _say(request, f"colab test: {len(results)} chapters in {time.perf_counter() - t0:.0f} s ({each})")
+    say(f"colab test: {len(results)} chapters in {time.perf_counter() - t0:.0f} s ({each})")
     return results
 
 

@@ -12,12 +12,9 @@ from gan_notes.remedies import MinibatchDiscrimination
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def seeded(one_thread):
+    # one torch thread (conftest.py) and the same initial weights in every test
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(n)
 
 
 def _small32(variant="full"):

@@ -20,12 +20,8 @@ from gan_notes.train import History, TrainingDiverged
 LATENT = 8
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Every test here runs on one torch thread (the fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _models(init_seed=0, width=4, channels=1):

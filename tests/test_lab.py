@@ -26,12 +26,8 @@ SMALL = {"hidden": (16,), "n_eval": 200, "batch_size": 32}
 FAST = {"dpi": 30, **SMALL}  # widgets: a small figure renders faster
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Every test here runs on one torch thread (the fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- data and the JS estimator -------------------------------------------------------------

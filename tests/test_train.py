@@ -13,14 +13,8 @@ LATENT = 2
 STEPS = 30
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Toy networks: a second thread costs more in synchronisation than it saves, and far
-    # more when the cores are shared. Restored afterwards.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Every test here runs on one torch thread (the fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data():

@@ -102,8 +102,10 @@ def test_unroll_adam_matches_torch_optim_adam():
         torch.testing.assert_close(ours[n], theta[n].detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_unrolled_loss_under_vmap_matches_loop():
-    S = 3
+
+def _seeds(S):
+    """S small discriminators, their stacked parameters, a parameter-free copy for
+    functional_call, and a batch of fake and real samples per seed."""
     models = []
     for s in range(S):
         torch.manual_seed(s)
@@ -111,7 +113,12 @@ def test_unrolled_loss_under_vmap_matches_loop():
     params, _ = stack_module_state(models)
     params = {n: p.detach() for n, p in params.items()}
     base = copy.deepcopy(models[0]).to("meta")
-    fake, real = torch.randn(S, 6, 2), torch.randn(S, 6, 2)
+    return models, params, base, torch.randn(S, 6, 2), torch.randn(S, 6, 2)
+
+
+def test_unrolled_loss_under_vmap_matches_loop():
+    S = 3
+    models, params, base, fake, real = _seeds(S)
     fn = lambda p, f, r: unrolled_generator_loss(base, p, f, r, k=2, lr=0.2)  # noqa: E731
     out = vmap(fn)(params, fake, real)
     loop = torch.stack([unrolled_generator_loss(m, dict(m.named_parameters()), f, r, k=2, lr=0.2) for m, f, r in zip(models, fake, real)])
@@ -143,14 +150,7 @@ def test_adam_unrolling_under_vmap_of_torch_func_grad():
     from torch.func import grad
 
     S = 3
-    models = []
-    for s in range(S):
-        torch.manual_seed(s)
-        models.append(mlp(2, 1, (5,)))
-    params, _ = stack_module_state(models)
-    params = {n: p.detach() for n, p in params.items()}
-    base = copy.deepcopy(models[0]).to("meta")
-    fake, real = torch.randn(S, 6, 2), torch.randn(S, 6, 2)
+    models, params, base, fake, real = _seeds(S)
     fn = lambda p, f, r: unrolled_generator_loss(base, p, f, r, k=2, lr=0.1, optimizer="adam")  # noqa: E731
     g_vmap = vmap(grad(fn, argnums=1))(params, fake, real)
     g_loop = torch.stack([grad(fn, argnums=1)({n: p[s] for n, p in params.items()}, fake[s], real[s]) for s in range(S)])
