@@ -9,7 +9,8 @@ recall). Every cell (data set x method) trains its seeds together with
 :func:`gan_notes.ensemble.train_ensemble`; a seed whose loss turns NaN is recorded as
 diverged, with NaN metrics, and the summary counts it.
 
-Results: ``results/toy_benchmark.json`` at the repository root (metadata and per-seed rows)
+Results: ``gan_notes/results/toy_benchmark.json`` (metadata and per-seed rows), shipped with the
+package so that the chapters find them in a Colab runtime too
 and a CSV of the rows; :func:`load_results` reads them back, :func:`summary` gives mean ±
 standard error per cell, :func:`goals` checks the best cell against the issue's goals.
 
@@ -265,14 +266,15 @@ def save_results(results: dict, path: str | os.PathLike) -> tuple[str, str]:
 
 
 #: Where the book keeps the benchmark's results: ``results/`` at the repository root.
-RESULTS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "toy_benchmark.json")
+#: The committed results: package data, so an installed package (a Colab runtime) has them too.
+RESULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "toy_benchmark.json")
 
 
 def load_results(path: str | os.PathLike | None = None) -> dict:
     """Read :func:`save_results`' JSON: ``{"metadata": dict, "rows": list of dict}`` with
     floats (NaN/inf restored), int seeds and bool ``diverged``; no pandas needed.
 
-    ``path`` defaults to :data:`RESULTS_PATH` (the repository's ``results/toy_benchmark.json``),
+    ``path`` defaults to :data:`RESULTS_PATH` (``gan_notes/results/toy_benchmark.json``, installed with the package),
     so a chapter reads it from any working directory.
     """
     path = RESULTS_PATH if path is None else path
@@ -407,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the profile's, 10 in full)")
     r.add_argument("--steps", type=int, default=None, help="override the profile's steps")
     r.add_argument("--workers", type=int, default=1, help="processes, one CPU thread each (2 on a 2-core machine)")
-    r.add_argument("--out", default=RESULTS_PATH, help="default: results/toy_benchmark.json at the repository root")
+    r.add_argument("--out", default=RESULTS_PATH, help="default: gan_notes/results/toy_benchmark.json (the committed results)")
     s = sub.add_parser("speed", help="sequential train_gan vs batched wall time")
     s.add_argument("--method", default="non_saturating")
     s.add_argument("--dataset", default="ring")

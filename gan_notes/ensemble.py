@@ -67,7 +67,9 @@ class EnsembleResult:
     samples : array (S, n_eval, d)
         Final generated samples (fixed latents per seed, as ``train_gan``'s snapshots).
     evals : list of dict
-        ``{"step", "modes", "high_quality", "kl"}`` (lists over seeds), every ``eval_every``.
+        ``{"step", "modes", "high_quality", "kl", "counts", "nearest_counts"}`` (lists over
+        seeds), every ``eval_every``: ``counts`` are the high-quality samples per mode and
+        ``nearest_counts`` all samples by nearest mode (K numbers each, NaN when diverged).
     wall_time_s : float
         Seconds for the whole batched training (evaluation excluded).
     wall_time_per_seed_s : float
@@ -427,14 +429,23 @@ def _recorded(loss: torch.Tensor, alive: torch.Tensor) -> np.ndarray:
 
 
 def _coverage(ens, gen, fixed_z, data) -> dict:
-    """Mode coverage of every seed's generator on its fixed latents (NaN for diverged seeds)."""
+    """Mode coverage of every seed's generator on its fixed latents (NaN for diverged seeds),
+    with the per-mode histograms behind it: ``counts`` (high-quality samples per mode) and
+    ``nearest_counts`` (all samples by nearest mode), for mode-histogram heat maps."""
     with torch.no_grad():
         x = gen(ens.merged(ens.params, ("G",)), fixed_z).cpu()
-    out = {"modes": [], "high_quality": [], "kl": []}
+    out = {"modes": [], "high_quality": [], "kl": [], "counts": [], "nearest_counts": []}
     std = float(data.std.reshape(-1)[0])
+    k = data.centers.shape[0]
     for i in range(x.shape[0]):
         ok = bool(ens.alive[i]) and bool(torch.isfinite(x[i]).all())
-        mc = mode_coverage(x[i], data.centers, std) if ok else {k: math.nan for k in out}
-        for k in out:
-            out[k].append(mc[k])
+        if ok:
+            mc = mode_coverage(x[i], data.centers, std)
+            nearest = torch.cdist(x[i].to(data.centers.dtype), data.centers).argmin(dim=1)
+            mc["nearest_counts"] = torch.bincount(nearest, minlength=k).tolist()
+        else:
+            mc = {"modes": math.nan, "high_quality": math.nan, "kl": math.nan,
+                  "counts": [math.nan] * k, "nearest_counts": [math.nan] * k}
+        for key in out:
+            out[key].append(mc[key])
     return out

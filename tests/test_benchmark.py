@@ -122,3 +122,13 @@ def test_goals_pick_the_best_cell_and_say_whether_it_meets_them():
     g = bm.goals(summ)
     assert g["ring"]["method"] == "a" and g["ring"]["met"]
     assert g["grid"]["method"] == "a" and not g["grid"]["met"]  # KL 0.05 > 0.04
+
+
+def test_committed_results_are_a_full_run_of_every_cell():
+    # The chapters render this file: it must be the full protocol, every cell, 10 seeds each.
+    res = bm.load_results()
+    assert res["metadata"]["profile"] == "full"
+    counts = {}
+    for r in res["rows"]:
+        counts[r["dataset"], r["method"]] = counts.get((r["dataset"], r["method"]), 0) + 1
+    assert counts == {(d, m): 10 for d in bm.DATASETS for m in bm.METHODS}

@@ -149,6 +149,12 @@ def test_metrics_history_and_rng():
     assert set(res.metrics[0]) >= {"modes", "high_quality", "kl", "precision", "recall"}
     assert res.samples.shape == (2, N_EVAL, 2) and res.d_loss.shape == (4, 2)
     assert res.wall_time_per_seed_s == pytest.approx(res.wall_time_s / 2)
+    # the per-mode histograms behind each evaluation agree with its summary numbers
+    for e in res.evals:
+        for i in range(2):
+            counts, nearest = np.asarray(e["counts"][i]), np.asarray(e["nearest_counts"][i])
+            assert (counts > 0).sum() == e["modes"][i] and nearest.sum() == N_EVAL
+            assert counts.sum() / N_EVAL == pytest.approx(e["high_quality"][i]) and (counts <= nearest).all()
 
 
 def test_build_networks():
