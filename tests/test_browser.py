@@ -157,7 +157,10 @@ def _image_outputs(ipynb: Path) -> int:
             continue
         for out in cell.get("outputs", []):
             data = out.get("data", {})
-            count += any(k in data for k in ("image/png", "image/jpeg", "image/svg+xml", "image/gif"))
+            if any(k in data for k in ("image/png", "image/jpeg", "image/svg+xml", "image/gif")):
+                count += 1
+            elif "text/html" in data:  # e.g. an animation: the <img> elements it writes
+                count += "".join(data["text/html"]).count("<img")
     return count
 
 
