@@ -40,7 +40,7 @@ import threading
 from pathlib import Path
 
 import pytest
-import yaml
+from _book import toc_pages  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -125,26 +125,7 @@ def _require(ok, reason: str) -> None:
         pytest.skip(reason)
 
 
-def _toc_pages() -> list[str]:
-    """Every page of the table of contents, root first, in reading order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                pages.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
-    return [str(Path(p).with_suffix("")) for p in pages]
-
-
-PAGES = _toc_pages()
+PAGES = toc_pages()
 
 
 def _image_outputs(ipynb: Path) -> int:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import jupytext
 import pytest
-import yaml
 
 import gan_notes
 from gan_notes.provenance import KEY, source_hash
+from _book import toc_pages  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "notebooks").glob("*.md"))
@@ -27,21 +27,7 @@ def _cells(nb):
 
 
 def _toc_files() -> set[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.add(node["file"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(toc)
-    return files
+    return set(toc_pages())
 
 
 def test_there_are_chapters():
