@@ -1,6 +1,7 @@
-"""The book's shared figures, so the chapters stay about ideas (chapters 01 and 04-06).
+"""The book's shared figures, so the chapters stay about ideas (chapters 01, 04-06, 10-12).
 
-Every function draws on a given matplotlib ``Axes`` and returns it; none calls ``plt.show``.
+Every function draws on a given matplotlib ``Axes`` and returns it, except :func:`image_grid`,
+which returns an array for ``imshow``; none calls ``plt.show``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from matplotlib.axes import Axes
 
 from gan_notes.losses import generator_loss
 
-__all__ = ["samples", "discriminator_field", "densities_1d", "mode_histogram", "loss_curves", "smooth"]
+__all__ = ["samples", "discriminator_field", "densities_1d", "mode_histogram", "loss_curves", "smooth", "image_grid"]
 
 
 def _np(x) -> np.ndarray:
@@ -131,3 +132,27 @@ def loss_curves(ax: Axes, history, window: int = 50, equilibria: bool = True) ->
     ax.set_ylabel("loss (nats)")
     ax.legend(fontsize=8)
     return ax
+
+
+def image_grid(images, nrow: int = 8, padding: int = 2) -> np.ndarray:
+    r"""Tile images ``(n, C, H, W)`` in [-1, 1] into one ``(rows, cols, C)`` array in [0, 1]
+    for ``plt.imshow``: image :math:`i` goes to row :math:`\lfloor i/nrow \rfloor`, column
+    :math:`i \bmod nrow`; :math:`x \mapsto (x + 1)/2`, clipped; ``padding`` pixels of 1 (white) between.
+
+    See also
+    --------
+    gan_notes.image_training.train_image_gan (its ``samples``); Chapters 10-12.
+    """
+    x = images.detach().float().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images, dtype=float)
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"images must have shape (n, C, H, W) with n >= 1, got {x.shape}")
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1 or isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"nrow must be a positive int and padding a non-negative int, got {nrow!r}, {padding!r}")
+    n, c, h, w = x.shape
+    rows, cols = -(-n // nrow), min(n, nrow)
+    grid = np.ones((rows * (h + padding) + padding, cols * (w + padding) + padding, c))
+    for i in range(n):
+        r, q = divmod(i, nrow)
+        top, left = padding + r * (h + padding), padding + q * (w + padding)
+        grid[top : top + h, left : left + w] = np.clip((x[i].transpose(1, 2, 0) + 1) / 2, 0, 1)
+    return grid

@@ -1,7 +1,9 @@
-"""Unit tests of gan_notes.image_training: what a run records, checkpoint and resume
-(exactness, atomic writes, weights_only, bad checkpoints), the two-discriminator losses
-against gan_notes.theory, the options' fallbacks, the NaN guard and bad inputs."""
+"""Unit tests of gan_notes.image_training (with gan_notes.checkpoint, gan_notes.batches and
+gan_notes.image_bench): what a run records, checkpoint and resume (exactness, atomic writes,
+weights_only, bad checkpoints), the two-discriminator losses against gan_notes.theory,
+penalties and unrolling against hand-written loops, the options, the NaN guard and bad inputs."""
 
+import copy
 import glob
 import os
 
@@ -10,10 +12,14 @@ import pytest
 import torch
 from torch import nn
 
-from gan_notes import image_training
+from gan_notes import checkpoint, image_bench
+from gan_notes.batches import TensorSampler
+from gan_notes.checkpoint import CheckpointError
 from gan_notes.dcgan import dcgan_discriminator, dcgan_generator, twodisc_models
-from gan_notes.image_training import CheckpointError, ImageHistory, image_grid, train_image_gan
-from gan_notes.losses import dual_discriminator_loss, dual_generator_loss
+from gan_notes.image_training import TWO_DISCRIMINATOR_LOSSES, ImageHistory, train_image_gan
+from gan_notes.losses import LOSSES, discriminator_loss, dual_discriminator_loss, dual_generator_loss, generator_loss, gradient_penalty
+from gan_notes.plotting import image_grid
+from gan_notes.unrolled import unrolled_generator_loss
 from gan_notes.theory import optimal_dual_discriminators
 from gan_notes.train import History, TrainingDiverged
 
@@ -69,7 +75,7 @@ def test_a_run_records_losses_samples_and_throughput():
     assert h.d2_loss is None and h.start_step == 0
     assert h.step_times.shape == (6,) and np.all(np.diff(h.step_times) > 0)
     assert h.steps_per_s > 0 and h.images_per_s == pytest.approx(8 * h.steps_per_s)
-    assert h.options == {"device": "cpu", "amp": False, "channels_last": False, "compiled": False}
+    assert h.options == {"device": "cpu", "amp": False, "channels_last": False, "compiled": False, "check_every": 1}
     assert g.training  # samples are drawn in eval mode, then G is put back
 
 
@@ -94,7 +100,7 @@ def test_data_as_uint8_callable_and_loader():
 
 
 def test_tensor_sampler_draws_epochs_without_replacement():
-    sampler = image_training._TensorSampler(torch.arange(10.0), seed=0)
+    sampler = TensorSampler(torch.arange(10.0), seed=0)
     epoch = torch.cat([sampler(5), sampler(5)])
     assert sorted(epoch.tolist()) == list(range(10))
 
@@ -140,10 +146,19 @@ def test_two_discriminator_run_and_resume(tmp_path):
     np.testing.assert_array_equal(full.d2_loss, resumed.d2_loss)
 
 
-def test_two_discriminators_need_a_logistic_loss():
+def test_two_discriminators_need_a_loss_symmetric_under_swapping():
     g, d1, d2 = _twodisc()
-    with pytest.raises(ValueError, match="logistic"):
-        train_image_gan(g, d1, _data(8, 3, 32), discriminator2=d2, steps=1, batch_size=4, loss="wgan", progress=False)
+    with pytest.raises(ValueError, match=r"L_D\(r, f\) = L_D\(-f, -r\).*got 'lsgan'"):
+        train_image_gan(g, d1, _data(8, 3, 32), discriminator2=d2, steps=1, batch_size=4, loss="lsgan", progress=False)
+
+
+def test_swapping_roles_is_negating_logits_exactly_for_the_offered_losses():
+    # Why D2 may be trained on swapped arguments while G's term negates D2's logits.
+    gen = torch.Generator().manual_seed(0)
+    r, f = torch.randn(16, 1, generator=gen) * 3, torch.randn(16, 1, generator=gen) * 3
+    for kind in LOSSES:
+        same = torch.allclose(discriminator_loss(kind, r, f), discriminator_loss(kind, -f, -r), atol=1e-6)
+        assert same == (kind in TWO_DISCRIMINATOR_LOSSES), kind
 
 
 # --- checkpoint and resume -----------------------------------------------------------------------
@@ -187,7 +202,7 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     ckpt = tmp_path / "w.pt"
     _run(steps=2, checkpoint_path=ckpt)
     state = torch.load(ckpt, weights_only=True)
-    assert state["step"] == 2 and state["format"] == "gan_notes.image_training/1"
+    assert state["step"] == 2 and state["format"] == "gan_notes.image_training/2"
     assert set(state) >= {"models", "optimizers", "rng", "sampler", "history", "config"}
     assert state["history"]["d_loss"].shape == (2,) and isinstance(state["history"]["samples"][0], torch.Tensor)
 
@@ -320,10 +335,12 @@ class _Logits(nn.Module):
         (float("nan"), 7, "step 3: the discriminator loss is nan"),
     ],
 )
-def test_nan_guard(value, bad_from, match):
+@pytest.mark.parametrize("check_every", [1, 3])
+def test_nan_guard(value, bad_from, match, check_every):
+    # Reading the losses back every 3 steps still names the first bad step and loss.
     g, _ = _models()
     with pytest.raises(TrainingDiverged, match=match):
-        train_image_gan(g, _Logits(value, bad_from), _data(), steps=4, batch_size=4, progress=False)
+        train_image_gan(g, _Logits(value, bad_from), _data(), steps=4, batch_size=4, progress=False, check_every=check_every)
 
 
 @pytest.mark.parametrize(
@@ -338,6 +355,11 @@ def test_nan_guard(value, bad_from, match):
         ({"data": np.zeros((8, 1, 28, 28))}, TypeError, "torch.from_numpy"),
         ({"data": torch.zeros(8, 28, 28)}, ValueError, r"\(N, C, H, W\)"),
         ({"data": 3}, TypeError, "data must be"),
+        ({"penalty": "wgan-gp"}, ValueError, "unknown penalty 'wgan-gp'"),
+        ({"penalty": "gp", "penalty_weight": -1.0}, ValueError, "penalty_weight"),
+        ({"unroll": -1}, ValueError, "unroll"),
+        ({"check_every": 0}, ValueError, "check_every"),
+        ({"compile": 1}, TypeError, "compile must be"),
     ],
 )
 def test_bad_inputs(kwargs, error, match):
@@ -359,15 +381,16 @@ def test_latent_dim_needed_when_generator_does_not_say():
 
 
 def test_benchmark_reports_both_paths_on_cpu():
-    r = image_training.benchmark(steps=2, warmup=1, rounds=1, batch_size=4, device="cpu", width=4)
+    r = image_bench.benchmark(steps=2, warmup=1, rounds=1, batch_size=4, device="cpu", width=4, channels=3)
     assert set(r) == {"eager", "optimised"}
+    assert r["eager"]["check_every"] == 1
     assert r["eager"]["channels_last"] is False and r["optimised"]["channels_last"] is True
     # On the CPU: no bf16 and, by default, no compilation.
     assert r["optimised"]["amp"] is False and r["optimised"]["compiled"] is False
     for x in r.values():
         assert x["steps_per_s"] > 0 and x["images_per_s"] == pytest.approx(4 * x["steps_per_s"])
     with pytest.raises(ValueError, match="rounds"):
-        image_training.benchmark(rounds=0)
+        image_bench.benchmark(rounds=0)
 
 
 class _Constant(nn.Module):
@@ -391,3 +414,134 @@ def test_two_discriminator_wiring_uses_the_dual_losses(loss):
     np.testing.assert_allclose(h.d_loss, d1, rtol=1e-6)
     np.testing.assert_allclose(h.d2_loss, d2, rtol=1e-6)
     np.testing.assert_allclose(h.g_loss, float(dual_generator_loss(a1, a2, non_saturating=loss == "non_saturating")), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "loss,d1,d2,g",
+    [
+        # Constant logits a1 = 0.5 (D1) and a2 = -1 (D2) on every image: closed forms.
+        ("hinge", 0.5 + 1.5, 2.0 + 0.0, -0.5 + -1.0),  # D1: relu(1-a1)+relu(1+a1); D2: relu(1-a2)+relu(1+a2); G: -a1 + a2
+        ("wgan", 0.0, 0.0, -0.5 + -1.0),  # D: -E a(real) + E a(fake) = 0 for constant logits; G: -a1 + a2
+    ],
+)
+def test_two_discriminator_wiring_for_hinge_and_wgan(loss, d1, d2, g):
+    h = train_image_gan(_models()[0], _Constant(0.5), _data(), discriminator2=_Constant(-1.0), steps=2, batch_size=4, loss=loss, progress=False)
+    np.testing.assert_allclose(h.d_loss, d1, rtol=1e-6)
+    np.testing.assert_allclose(h.d2_loss, d2, rtol=1e-6)
+    np.testing.assert_allclose(h.g_loss, g, rtol=1e-6)
+
+
+# --- penalties and unrolling against hand-written loops ------------------------------------------
+
+
+def _reference_loop(g, d, data, steps, *, penalty_weight=0.0, unroll=0, lr=2e-4, batch_size=8, seed=0):
+    """The textbook loop, written out: the same random draws in the same order as train_image_gan."""
+    torch.manual_seed(seed)
+    sampler = TensorSampler(data, seed + 2)
+    if unroll:
+        torch.func.replace_all_batch_norm_modules_(d)
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
+    for _ in range(steps):
+        real = sampler(batch_size)
+        z = torch.randn(batch_size, LATENT)
+        with torch.no_grad():
+            fake = g(z)
+        loss_d = discriminator_loss("non_saturating", d(real), d(fake))
+        if penalty_weight:
+            loss_d = loss_d + penalty_weight * gradient_penalty(d, real, fake)
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        if unroll:
+            real_g = sampler(batch_size)
+            fake = g(torch.randn(batch_size, LATENT))
+            loss_g = unrolled_generator_loss(d, dict(d.named_parameters()), fake, real_g, k=unroll, lr=lr, optimizer="adam")
+        else:
+            loss_g = generator_loss("non_saturating", d(g(torch.randn(batch_size, LATENT))))
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+
+
+@pytest.mark.parametrize("options", [{"penalty": "gp", "penalty_weight": 5.0}, {"unroll": 2}])
+def test_penalty_and_unrolling_equal_the_hand_written_loop(options):
+    g, d = _models()
+    g_ref, d_ref = copy.deepcopy(g), copy.deepcopy(d)
+    data = _data()
+    h = train_image_gan(g, d, data, steps=3, batch_size=8, progress=False, **options)
+    _reference_loop(g_ref, d_ref, data, 3, penalty_weight=options.get("penalty_weight", 0.0), unroll=options.get("unroll", 0))
+    for a, b in zip(_params(g, d), _params(g_ref, d_ref)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    plain, g_plain, _ = _run(_models(), steps=3, sample_steps=())
+    assert not torch.allclose(_params(g)[0], _params(g_plain)[0])  # the option changed the run
+    assert np.all(np.isfinite(h.g_loss))
+
+
+def test_two_discriminators_with_a_penalty_and_resume(tmp_path):
+    data = _data(24, channels=3, size=32)
+    g, d1, d2 = _twodisc()
+    opts = dict(discriminator2=None, steps=4, batch_size=4, progress=False, loss="hinge", penalty="r1", penalty_weight=1.0)
+    full = train_image_gan(g, d1, data, **{**opts, "discriminator2": d2})
+    ckpt = tmp_path / "gp.pt"
+    g_a, d1_a, d2_a = _twodisc()
+    train_image_gan(g_a, d1_a, data, **{**opts, "discriminator2": d2_a, "steps": 2}, checkpoint_path=ckpt)
+    g_b, d1_b, d2_b = _twodisc()
+    resumed = train_image_gan(g_b, d1_b, data, **{**opts, "discriminator2": d2_b}, checkpoint_path=ckpt)
+    _assert_same_run(full, resumed, (g, d1, d2), (g_b, d1_b, d2_b))
+    with pytest.raises(CheckpointError, match="penalty: checkpoint 'r1' vs now 'gp'"):
+        train_image_gan(*_twodisc()[:2], data, **{**opts, "discriminator2": _twodisc()[2], "penalty": "gp"}, checkpoint_path=ckpt)
+
+
+def test_unrolling_does_not_combine_with_two_discriminators():
+    g, d1, d2 = _twodisc()
+    with pytest.raises(ValueError, match="unroll does not combine with discriminator2"):
+        train_image_gan(g, d1, _data(8, 3, 32), discriminator2=d2, steps=1, batch_size=4, unroll=2, progress=False)
+
+
+# --- reading losses back less often, compile modes ---------------------------------------------------
+
+
+def test_check_every_changes_nothing_but_when_losses_are_read():
+    every, g1, d1 = _run(steps=7, check_every=1)
+    lazy, g2, d2 = _run(steps=7, check_every=3)
+    _assert_same_run(every, lazy, (g1, d1), (g2, d2))
+    assert lazy.options["check_every"] == 3
+
+
+def test_compile_mode_is_passed_to_torch_compile(monkeypatch):
+    modes = []
+
+    def fake_compile(module, mode=None):
+        modes.append(mode)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    h, _, _ = _run(steps=2, compile="reduce-overhead")
+    assert h.options["compiled"] is True and set(modes) == {"reduce-overhead"}
+    modes.clear()
+    _run(steps=2, compile=True)
+    assert set(modes) == {None}
+
+
+# --- gan_notes.checkpoint on its own ------------------------------------------------------------------
+
+
+def test_checkpoint_module_round_trip_and_errors(tmp_path):
+    path = tmp_path / "c.pt"
+    checkpoint.save_atomic({"format": "kind/1", "config": {"a": 1, "b": [2]}, "x": torch.arange(3)}, path)
+    ckpt = checkpoint.load_checkpoint(path, kind="kind/1", config={"a": 1, "b": [2]})
+    assert torch.equal(ckpt["x"], torch.arange(3))
+    with pytest.raises(CheckpointError, match="not a kind/2 checkpoint"):
+        checkpoint.load_checkpoint(path, kind="kind/2", config={})
+    with pytest.raises(CheckpointError, match=r"a: checkpoint 1 vs now 3, b: checkpoint \[2\] vs now \[4\]"):
+        checkpoint.load_checkpoint(path, kind="kind/1", config={"a": 3, "b": [4]})
+
+
+def test_rng_state_round_trip():
+    torch.manual_seed(11)
+    state = checkpoint.rng_state("cpu")
+    first = torch.rand(5)
+    torch.manual_seed(99)
+    checkpoint.set_rng_state(state, "cpu")
+    assert torch.equal(torch.rand(5), first) and state["cuda"] is None
