@@ -151,9 +151,11 @@ def train_image_gan(
     :math:`\mathcal L_G(-a_2(G(z)))`:
 
     .. math::
-        \mathcal L_{D_1} + \mathcal L_{D_2} = \mathcal L_D\big(a_1(x), a_1(G(z))\big)
-        + \mathcal L_D\big(a_2(G(z)), a_2(x)\big), \qquad
-        \mathcal L_G = \mathcal L_G\big(a_1(G(z))\big) + \mathcal L_G\big(-a_2(G(z))\big).
+        \begin{aligned}
+        \mathcal L_{D_1} + \mathcal L_{D_2} &= \mathcal L_D\big(a_1(x), a_1(G(z))\big)
+        + \mathcal L_D\big(a_2(G(z)), a_2(x)\big), \\
+        \mathcal L_G &= \mathcal L_G\big(a_1(G(z))\big) + \mathcal L_G\big(-a_2(G(z))\big).
+        \end{aligned}
 
     For the logistic losses this is :func:`~gan_notes.losses.dual_discriminator_loss` and
     :func:`~gan_notes.losses.dual_generator_loss` (``"non_saturating"``: G maximises

@@ -258,7 +258,10 @@ def dual_discriminator_loss(
     the discriminators maximise
 
     .. math::
-        V = \E_x\log D_1(x) + \E_z\log(1 - D_1(G(z))) + \E_z\log D_2(G(z)) + \E_x\log(1 - D_2(x)),
+        \begin{aligned}
+        V &= \E_x\log D_1(x) + \E_z\log(1 - D_1(G(z))) \\
+          &\quad + \E_z\log D_2(G(z)) + \E_x\log(1 - D_2(x)),
+        \end{aligned}
 
     :math:`D_1` rewarding real and :math:`D_2` generated samples. Each minimises its own
     binary cross-entropy and this returns their sum, :math:`-V`:

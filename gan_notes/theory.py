@@ -158,8 +158,10 @@ def optimal_dual_discriminators(p_data: Array, p_g: Array) -> tuple[Array, Array
     generated samples swapped:
 
     .. math::
-        V(D_1, D_2, G) = \E_{p_{data}}[\log D_1] + \E_{p_g}[\log(1-D_1)]
-                       + \E_{p_g}[\log D_2] + \E_{p_{data}}[\log(1-D_2)] ,
+        \begin{aligned}
+        V(D_1, D_2, G) &= \E_{p_{data}}[\log D_1] + \E_{p_g}[\log(1-D_1)] \\
+                       &\quad + \E_{p_g}[\log D_2] + \E_{p_{data}}[\log(1-D_2)] ,
+        \end{aligned}
 
     so, pointwise, :math:`D_1^* = p_{data}/(p_{data}+p_g)` and
     :math:`D_2^* = p_g/(p_{data}+p_g)` (both 1/2 where both densities vanish).

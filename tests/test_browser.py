@@ -107,11 +107,18 @@ JS_REPORT = r"""() => {
     loaded: img.complete && img.naturalWidth > 0,
     output: !!img.closest('.cell_output, .output'),
   }));
+  // Display equations wider than the text column (MathJax does not break lines): a reader
+  // on a laptop sees them cut off or has to scroll sideways.
+  const wide = [...article.querySelectorAll('mjx-container[display="true"]')]
+    .map(c => ({c, math: c.querySelector('mjx-math')}))
+    .filter(({c, math}) => math && math.getBoundingClientRect().width > c.getBoundingClientRect().width + 1)
+    .map(({c, math}) => `${Math.round(math.getBoundingClientRect().width)} px in ${Math.round(c.getBoundingClientRect().width)} px: ` +
+         (c.closest('.math') || c).textContent.trim().slice(0, 60));
   return {
     title: document.title,
     math: article.querySelectorAll('.math').length,
     typeset: article.querySelectorAll('mjx-container').length,
-    untypeset, texErrors, rawTex, images,
+    untypeset, texErrors, rawTex, images, wide,
   };
 }"""
 
@@ -291,6 +298,7 @@ def test_page_in_browser(docname, chromium, site, screenshots):
     assert report["typeset"] >= report["math"]
     assert not report["texErrors"], f"{docname}: MathJax could not render: {report['texErrors'][:5]}"
     assert not report["rawTex"], f"{docname}: raw TeX in the visible text: {report['rawTex'][:5]}"
+    assert not report["wide"], f"{docname}: display equations wider than the column (break them with aligned): {report['wide']}"
 
     # Figures.
     broken = [img["src"] for img in report["images"] if not img["loaded"]]

@@ -6,6 +6,7 @@ penalties and unrolling against hand-written loops, the options, the NaN guard a
 import copy
 import glob
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -19,9 +20,9 @@ from gan_notes.dcgan import dcgan_discriminator, dcgan_generator, twodisc_models
 from gan_notes.image_training import TWO_DISCRIMINATOR_LOSSES, ImageHistory, train_image_gan
 from gan_notes.losses import LOSSES, discriminator_loss, dual_discriminator_loss, dual_generator_loss, generator_loss, gradient_penalty
 from gan_notes.plotting import image_grid
-from gan_notes.unrolled import unrolled_generator_loss
 from gan_notes.theory import optimal_dual_discriminators
 from gan_notes.train import History, TrainingDiverged
+from gan_notes.unrolled import unrolled_generator_loss
 
 LATENT = 8
 
@@ -297,6 +298,19 @@ def test_compile_failure_falls_back_to_eager(monkeypatch):
         fallback, g2, d2 = _run(steps=3, compile=True)
     assert fallback.options["compiled"] is False
     _assert_same_run(plain, fallback, (g1, d1), (g2, d2))
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile on a CPU needs a C compiler")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # raised inside torch's compiler
+def test_compiled_training_equals_eager_up_to_rounding():
+    # The path a GPU run takes (torch.compile, channels-last), run for real on the CPU: the
+    # compiled models must compute the same training run, not only compile.
+    plain, g1, d1 = _run(steps=3, sample_steps=())
+    compiled, g2, d2 = _run(steps=3, sample_steps=(), compile=True, channels_last=True)
+    assert compiled.options["compiled"] is True and compiled.options["channels_last"] is True
+    for a, b in zip(_params(g1, d1), _params(g2, d2)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(compiled.d_loss, plain.d_loss, rtol=1e-5)
 
 
 def test_image_grid_layout():
