@@ -40,14 +40,13 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 from gan_notes import models, toy
-from gan_notes.benchmark_results import FIELDS, GOALS, PUBLISHED, RESULTS_PATH, goals, load_results, save_results, summary
+from gan_notes.benchmark_results import FIELDS, GOALS, PUBLISHED, RESULTS_PATH, goals, load_results, save_results, summary  # noqa: F401 (re-exported)
 from gan_notes.ensemble import Method, train_ensemble
 from gan_notes.train import train_gan
 
-__all__ = [
-    "METHODS", "SOURCES", "DATASETS", "PROFILES", "PUBLISHED", "FIELDS",
-    "GOALS", "COST", "RESULTS_PATH", "run_cell", "run_benchmark", "save_results", "load_results", "summary", "goals", "speed", "main",
-]
+# PUBLISHED, GOALS, FIELDS, RESULTS_PATH, save_results, load_results, summary and goals are
+# gan_notes.benchmark_results' (imported above, so `benchmark.load_results()` works too).
+__all__ = ["METHODS", "SOURCES", "DATASETS", "PROFILES", "COST", "run_cell", "run_benchmark", "speed", "main"]
 
 #: The methods: name -> spec. Settings not listed are the trainer's (Adam, lr 1e-3,
 #: betas (0.5, 0.999), batch 256, 2-D latent, ReLU MLPs; see PROFILES).
@@ -134,7 +133,7 @@ def _names(kind: str, given, valid) -> list[str]:
 
 def run_cell(dataset: str, method: str, seeds: int | Sequence[int] = 10, profile: str = "full", device=None,
              steps: int | None = None) -> list[dict]:
-    r"""Train one cell (data set x method) for all seeds at once; one row per seed (:data:`FIELDS`).
+    r"""Train one cell (data set x method) for all seeds at once; one row per seed (:data:`~gan_notes.benchmark_results.FIELDS`).
 
     ``wall_time_s`` is the batched training time divided by the number of seeds; ``steps``
     overrides the profile's.
