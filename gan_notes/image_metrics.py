@@ -245,6 +245,11 @@ def stacked_mode_labels(images, classifier=None, batch_size: int = 1024):
     --------
     stacked_modes, stacked_kl, gan_notes.data.stacked_mnist.
     """
+    if isinstance(images, torch.nn.Module) or not (isinstance(images, torch.Tensor) or np.asarray(images).dtype.kind in "fiub"):
+        raise TypeError(f"images must be a numeric array or tensor (N, 3, 28, 28), got {type(images).__name__} "
+                        "(the classifier is the second argument)")
+    if classifier is not None and not hasattr(classifier, "predict"):
+        raise TypeError(f"classifier must have a predict method (a DigitClassifier), got {type(classifier).__name__}")
     if classifier is None:
         from gan_notes.classifier import digit_classifier
 

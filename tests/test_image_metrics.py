@@ -229,6 +229,11 @@ def test_stacked_mode_labels_classifies_each_channel():
     assert im.stacked_mode_labels(x.numpy(), classifier=FakeClassifier()).tolist() == [123, 907, 0]
     with pytest.raises(ValueError, match=r"\(N, 3, 28, 28\)"):
         im.stacked_mode_labels(x[:, :1], classifier=FakeClassifier())
+    # Arguments swapped (a mistake the signature invites): a clear TypeError, before any training.
+    with pytest.raises(TypeError, match="the classifier is the second argument"):
+        im.stacked_mode_labels(FakeClassifier(), x)
+    with pytest.raises(TypeError, match="predict method"):
+        im.stacked_mode_labels(x, classifier="not a classifier")
 
 
 # --- Inception features (torch-fidelity is optional; never downloads here) ---------------------
