@@ -10,13 +10,15 @@ One module per concept:
   ``dynamics`` (two-player games and their optimizers), ``plotting``.
 - Part III: ``lipschitz`` (spectral norm, Lipschitz bounds, weight clipping), ``remedies``
   (PacGAN packing, minibatch discrimination, feature matching, mode seeking, mixtures of
-  generators), ``unrolled`` (unrolled GANs), ``ensemble`` (many seeds trained as one batched
-  model), ``benchmark`` (the mode-coverage benchmark and its results file).
+  generators), ``unrolled`` (unrolled GANs), ``methods`` and ``ensemble`` (many seeds trained
+  as one batched model), ``benchmark`` (the mode-coverage benchmark) and ``benchmark_results``
+  (its results file, summary and published anchors).
 - Part IV: ``data`` (MNIST, Stacked MNIST, CIFAR-10 with checksum-verified downloads),
   ``classifier`` (the cached MNIST digit classifier), ``image_metrics`` (Inception Score,
   FID, Stacked MNIST modes), ``dcgan`` (convolutional GANs for 28x28 and 32x32 images),
-  ``image_training`` (image GAN training with checkpoints, resuming and a throughput
-  benchmark).
+  ``image_training`` (image GAN training: two discriminators, penalties, unrolling, bf16,
+  compile), ``checkpoint`` and ``batches`` (what makes it resumable), ``image_bench`` (its
+  throughput benchmark).
 - The reader's tools: ``lab`` (the interactive GAN lab) and ``provenance`` (how the book's
   notebooks record where their outputs came from).
 """
