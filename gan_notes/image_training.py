@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 from gan_notes.batches import batch_source as _batch_source
 from gan_notes.batches import to_model_range as _to_model_range
 from gan_notes.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
-from gan_notes.losses import LOSSES, _discriminator_loss, _generator_loss, dragan_penalty, gradient_penalty, r1_penalty
-from gan_notes.train import PENALTIES, History, TrainingDiverged
+from gan_notes.losses import LOSSES, _discriminator_loss, _generator_loss
+from gan_notes.train import PENALTIES, History, TrainingDiverged, _penalty_term
 from gan_notes.unrolled import unrolled_generator_loss
 
 __all__ = ["ImageHistory", "train_image_gan", "TWO_DISCRIMINATOR_LOSSES", "CheckpointError"]
@@ -97,15 +97,6 @@ def _maybe_compile(module: nn.Module, example: torch.Tensor, autocast, mode: str
     except Exception as e:  # any failure of the compiler stack means: run eagerly
         warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); training eagerly", stacklevel=3)
         return module, False
-
-
-def _penalty_term(kind: str, critic: nn.Module, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-    # `positive` is the class the critic scores high: the real images for D, the generated ones for D2.
-    if kind == "gp":
-        return gradient_penalty(critic, positive, negative)
-    if kind == "r1":
-        return r1_penalty(critic, positive)
-    return dragan_penalty(critic, positive)
 
 
 def train_image_gan(

@@ -84,6 +84,15 @@ def _check_finite(step: int, name: str, value: torch.Tensor) -> float:
     return v
 
 
+def _penalty_term(kind: str, critic: nn.Module, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    # `positive` is the batch the critic scores high (the real images for D), `negative` the other.
+    if kind == "gp":
+        return gradient_penalty(critic, positive, negative)
+    if kind == "r1":
+        return r1_penalty(critic, positive)
+    return dragan_penalty(critic, positive)
+
+
 def train_gan(
     generator: nn.Module,
     discriminator: nn.Module,
@@ -229,13 +238,6 @@ def train_gan(
     def noisy(x: torch.Tensor) -> torch.Tensor:
         return x + instance_noise * torch.randn_like(x) if instance_noise else x
 
-    def penalty_term(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        if penalty == "gp":
-            return gradient_penalty(discriminator, real, fake)
-        if penalty == "r1":
-            return r1_penalty(discriminator, real)
-        return dragan_penalty(discriminator, real)
-
     if progress is None:
         # tqdm.notebook ignores TQDM_DISABLE, so honour it here.
         progress = os.environ.get("TQDM_DISABLE", "") not in ("1", "true", "True")
@@ -250,7 +252,7 @@ def train_gan(
             _check_logits(t, "discriminator", real_logits, fake_logits)
             d_loss = discriminator_loss(loss, real_logits, fake_logits)
             if penalty is not None:
-                d_loss = d_loss + penalty_weight * penalty_term(real, fake)
+                d_loss = d_loss + penalty_weight * _penalty_term(penalty, discriminator, real, fake)
             if train_d:
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
