@@ -41,7 +41,8 @@ import torch
 
 from gan_notes import models, toy
 from gan_notes.benchmark_results import FIELDS, GOALS, PUBLISHED, RESULTS_PATH, goals, load_results, save_results, summary  # noqa: F401 (re-exported)
-from gan_notes.ensemble import Method, train_ensemble
+from gan_notes.ensemble import train_ensemble
+from gan_notes.objective import Method
 from gan_notes.train import train_gan
 
 # PUBLISHED, GOALS, FIELDS, RESULTS_PATH, save_results, load_results, summary and goals are
@@ -51,14 +52,14 @@ __all__ = ["METHODS", "SOURCES", "DATASETS", "PROFILES", "COST", "run_cell", "ru
 #: The methods: name -> spec. Settings not listed are the trainer's (Adam, lr 1e-3,
 #: betas (0.5, 0.999), batch 256, 2-D latent, ReLU MLPs; see PROFILES).
 METHODS: dict[str, Method] = {
-    "minimax": Method(game="minimax"),
-    "non_saturating": Method(game="non_saturating"),
-    "lsgan": Method(game="lsgan"),
-    "wgan": Method(game="wgan", clip=0.01, d_steps=5),
-    "wgan_gp": Method(game="wgan", penalty="gp", penalty_weight=10.0, d_steps=5, betas=(0.5, 0.9)),
+    "minimax": Method(loss="minimax"),
+    "non_saturating": Method(loss="non_saturating"),
+    "lsgan": Method(loss="lsgan"),
+    "wgan": Method(loss="wgan", clip=0.01, d_steps=5),
+    "wgan_gp": Method(loss="wgan", penalty="gp", penalty_weight=10.0, d_steps=5, betas=(0.5, 0.9)),
     "dragan": Method(penalty="dragan", penalty_weight=10.0),
-    "hinge": Method(game="hinge"),
-    "began": Method(game="began", began_gamma=0.5, began_lambda_k=1e-3),
+    "hinge": Method(loss="hinge"),
+    "began": Method(loss="began", began_gamma=0.5, began_lambda_k=1e-3),
     "sngan": Method(spectral_norm=True),
     "r1": Method(penalty="r1", penalty_weight=5.0),
     "unrolled": Method(unroll=5),
@@ -70,9 +71,9 @@ METHODS: dict[str, Method] = {
     "instance_noise": Method(instance_noise=0.1, noise_anneal=True),
     "mode_seeking": Method(mode_seeking=1.0),
     "mixture": Method(mixture=5, mixture_beta=0.125),
-    "d2gan": Method(game="d2gan", d2gan_alpha=0.2, d2gan_beta=0.1),
-    "dual_d": Method(game="dual"),
-    "dual_d_ns": Method(game="dual_ns"),
+    "d2gan": Method(loss="d2gan", d2gan_alpha=0.2, d2gan_beta=0.1),
+    "dual_d": Method(loss="minimax", two_discriminators=True),
+    "dual_d_ns": Method(loss="non_saturating", two_discriminators=True),
 }
 
 #: Where each method and its hyperparameters come from ("ours" marks our choices).
@@ -223,7 +224,7 @@ def speed(method: str = "non_saturating", dataset: str = "ring", seeds: int = 10
     _names("method", [method], METHODS)
     data = DATASETS[_names("dataset", [dataset], DATASETS)[0]]()
     spec = METHODS[method]
-    if spec.game not in ("minimax", "non_saturating", "lsgan", "wgan", "hinge") or spec.pack > 1 or spec.minibatch \
+    if spec.loss not in ("minimax", "non_saturating", "lsgan", "wgan", "hinge") or spec.pack > 1 or spec.minibatch \
             or spec.spectral_norm or spec.feature_matching or spec.mode_seeking or spec.mixture or spec.unroll or spec.noise_anneal:
         raise ValueError(f"speed compares with train_gan, which cannot run {method!r}")
     devices = list(devices) if devices else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
@@ -234,7 +235,7 @@ def speed(method: str = "non_saturating", dataset: str = "ring", seeds: int = 10
             torch.manual_seed(s)
             G = models.mlp(p["latent_dim"], 2, p["hidden"])
             D = models.mlp(2, 1, p["hidden"])
-            train_gan(G, D, data, latent_dim=p["latent_dim"], steps=steps, loss=spec.game, batch_size=p["batch_size"],
+            train_gan(G, D, data, latent_dim=p["latent_dim"], steps=steps, loss=spec.loss, batch_size=p["batch_size"],
                       d_steps=spec.d_steps, penalty=spec.penalty, penalty_weight=spec.penalty_weight,
                       instance_noise=spec.instance_noise, clip=spec.clip, seed=s, device=dev, progress=False)
         seq = time.perf_counter() - t0

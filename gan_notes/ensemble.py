@@ -39,16 +39,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from torch.func import stack_module_state, vmap
+from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from gan_notes import lipschitz, losses
-from gan_notes.methods import GAMES, PENALTIES, Method, SeedLosses, build_networks
+from gan_notes.methods import SeedLosses, build_networks
 from gan_notes.metrics import mode_coverage, prdc
+from gan_notes.objective import Method
 from gan_notes.train import TrainingDiverged
 
-# Method, build_networks, GAMES and PENALTIES live in gan_notes.methods; re-exported here.
-__all__ = ["Method", "EnsembleResult", "train_ensemble", "build_networks", "GAMES", "PENALTIES"]
+__all__ = ["EnsembleResult", "train_ensemble", "REAL_EVAL_SEED"]
 
 
 @dataclass
@@ -131,7 +131,18 @@ class _Ensemble:
                 nn.utils.parametrize.remove_parametrizations(mod, "weight", leave_parametrized=False)
 
     def call(self, name, params, x):
-        return self.losses.call(name, params, x)
+        """Network ``name`` of one seed (inside vmap) with parameters ``params[name]``."""
+        return functional_call(self.base[name], params[name], (x,))
+
+    def adam_moments(self):
+        """D's Adam moments (S-stacked, detached) and settings, for the unrolled look-ahead."""
+        group = self.opt_d.param_groups[0]
+        params = self.params["D"]
+        state = [self.opt_d.state.get(p, {}) for p in params.values()]
+        step = int(state[0]["step"]) if state and "step" in state[0] else 0
+        m = {k: (st["exp_avg"] if "exp_avg" in st else torch.zeros_like(p)).detach() for (k, p), st in zip(params.items(), state)}
+        v = {k: (st["exp_avg_sq"] if "exp_avg_sq" in st else torch.zeros_like(p)).detach() for (k, p), st in zip(params.items(), state)}
+        return m, v, {"lr": group["lr"], "betas": tuple(group["betas"]), "eps": group["eps"], "step": step}
 
     def d_params_for_round(self):
         """D's parameters for one evaluation round; with spectral norm, normalised weights
@@ -159,9 +170,9 @@ class _Ensemble:
             r = {"real": self.data.sample(n), "z": torch.randn(n, self.latent_dim)}
             if m.instance_noise:
                 r["noise_real"], r["noise_fake"] = torch.randn(n, d), torch.randn(n, d)
-            if m.penalty == "gp":  # losses.gradient_penalty: one interpolation weight per D input row
+            if m.penalty == "gp":  # penalties.gradient_penalty: one interpolation weight per D input row
                 r["eps"] = torch.rand(self.batch, 1)
-            elif m.penalty == "dragan":  # losses.dragan_penalty: rand_like(real)
+            elif m.penalty == "dragan":  # penalties.dragan_penalty: rand_like(real)
                 r["u"] = torch.rand(self.batch, m.pack * d)
             return r
 
@@ -230,7 +241,7 @@ class _Ensemble:
 
 def _check_args(method, data, seeds, latent_dim, hidden, steps, batch_size, n_eval, eval_every, on_diverge):
     if not isinstance(method, Method):
-        raise TypeError(f"method must be a gan_notes.ensemble.Method, got {type(method).__name__}")
+        raise TypeError(f"method must be a gan_notes.objective.Method, got {type(method).__name__}")
     if not (hasattr(data, "sample") and hasattr(data, "centers") and hasattr(data, "std")):
         raise TypeError("data must be a gan_notes.toy mixture (with sample, centers and std)")
     if isinstance(seeds, bool):
@@ -341,7 +352,7 @@ def train_ensemble(
     with torch.random.fork_rng(devices=[]):  # the caller's generator state is left untouched
         start = time.perf_counter()
         ens = _Ensemble(m, data, seeds, latent_dim, hidden, batch_size, lr_g, lr_d, betas, device)
-        ens.losses = SeedLosses(m, ens.base, lr_d)
+        ens.losses = SeedLosses(m, ens.base)
         fixed_z = torch.stack([torch.randn(n_eval, latent_dim, generator=torch.Generator().manual_seed(s + 1)) for s in seeds]).to(device)
         k_began = torch.zeros(S, device=device)
         gen = vmap(lambda p, z: ens.call("G", p, z))
@@ -359,7 +370,7 @@ def train_ensemble(
                 r = _scaled(ens.draw_d(), anneal)
                 with torch.no_grad():
                     r["fake"] = gen(ens.merged(ens.params, ("G",)), r["z"])
-                if m.game == "began":
+                if m.loss == "began":
                     r["k"] = k_began
                 pd = ens.merged(ens.d_params_for_round(), m.d_names)
                 loss_d, aux = d_fn(pd, r)
@@ -374,11 +385,13 @@ def train_ensemble(
                         for n in m.d_names:
                             for p in ens.params[n].values():
                                 p.clamp_(-m.clip, m.clip)
-                if m.game == "began":
+                if m.loss == "began":
                     k_new = vmap(lambda k, a: losses.began_k_update(k, a[0], a[1], m.began_gamma, m.began_lambda_k))(k_began, aux)
                     k_began = torch.where(ens.alive, k_new, torch.zeros_like(k_new))
             rec["d_loss"][t - 1] = _recorded(loss_d, ens.alive)
             r = _scaled(ens.draw_g(), anneal)
+            if m.unroll:  # the look-ahead continues D's live Adam state (Metz et al.)
+                r["adam_m"], r["adam_v"], ens.losses.adam = ens.adam_moments()
             pg = {**ens.merged(ens.params, ("G",)), **ens.merged(ens.d_params_for_round(), m.d_names, detach=True)}
             loss_g = ens.check(t, "generator", g_fn(pg, r), on_diverge, errors)
             ens.opt_g.zero_grad(set_to_none=True)

@@ -33,16 +33,16 @@ from tqdm.auto import tqdm
 from gan_notes.batches import batch_source as _batch_source
 from gan_notes.batches import to_model_range as _to_model_range
 from gan_notes.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
-from gan_notes.losses import LOSSES, _discriminator_loss, _generator_loss
-from gan_notes.train import PENALTIES, History, TrainingDiverged, _penalty_term
-from gan_notes.unrolled import unrolled_generator_loss
+from gan_notes.losses import LOSSES, TWO_DISCRIMINATOR_LOSSES
+from gan_notes.objective import Method, Nets, discriminator_step_loss, generator_step_loss
+from gan_notes.penalties import PENALTIES
+from gan_notes.train import History, TrainingDiverged
+from gan_notes.unrolled import adam_state
 
-__all__ = ["ImageHistory", "train_image_gan", "TWO_DISCRIMINATOR_LOSSES", "CheckpointError"]
+__all__ = ["ImageHistory", "train_image_gan"]
 
 _FORMAT = "gan_notes.image_training/2"
 _RECORDS = ("d_loss", "g_loss", "d_real", "d_fake", "d2_loss")
-# The losses with L_D(r, f) = L_D(-f, -r): for them, swapping D2's roles is negating its logits.
-TWO_DISCRIMINATOR_LOSSES = ("minimax", "non_saturating", "hinge", "wgan")
 
 
 @dataclass
@@ -132,8 +132,9 @@ def train_image_gan(
 ) -> ImageHistory:
     r"""Train an image GAN with Adam, ``d_steps`` D updates per G update, resumably.
 
-    D minimises :func:`~gan_notes.losses.discriminator_loss` and G
-    :func:`~gan_notes.losses.generator_loss`, computed in float32 from the logits;
+    Each step's losses come from :mod:`gan_notes.objective` (D minimises
+    :func:`~gan_notes.losses.discriminator_loss` plus its penalty, G
+    :func:`~gan_notes.losses.generator_loss`), computed in float32 from the logits;
     :math:`z \sim \mathcal N(0, I)`.
 
     **Two discriminators.** With ``discriminator2`` (the two-discriminator GAN), D2 plays D's
@@ -148,7 +149,7 @@ def train_image_gan(
         \mathcal L_G &= \mathcal L_G\big(a_1(G(z))\big) + \mathcal L_G\big(-a_2(G(z))\big).
         \end{aligned}
 
-    For the logistic losses this is :func:`~gan_notes.losses.dual_discriminator_loss` and
+    These are :func:`~gan_notes.losses.dual_discriminator_loss` and
     :func:`~gan_notes.losses.dual_generator_loss` (``"non_saturating"``: G maximises
     :math:`\log D_1(G(z)) + \log(1 - D_2(G(z)))`; ``"minimax"``: the G terms of the value
     function), with optimal discriminators :math:`D_1^* = p_{data}/(p_{data}+p_g)` and
@@ -181,16 +182,17 @@ def train_image_gan(
         A second discriminator, whose positive class is the generated images (see above).
     penalty : {"gp", "r1", "dragan"}, optional
         Added to each discriminator's loss with weight ``penalty_weight``, computed in float32
-        on the module itself (not its compiled version): :func:`~gan_notes.losses.gradient_penalty`
-        between its positive and negative batch, or :func:`~gan_notes.losses.r1_penalty` /
-        :func:`~gan_notes.losses.dragan_penalty` at its positive batch (the real images for D,
+        on the module itself (not its compiled version): :func:`~gan_notes.penalties.gradient_penalty`
+        between its positive and negative batch, or :func:`~gan_notes.penalties.r1_penalty` /
+        :func:`~gan_notes.penalties.dragan_penalty` at its positive batch (the real images for D,
         the generated ones for D2).
     unroll : int
-        :math:`k > 0`: G's loss is :func:`~gan_notes.unrolled.unrolled_generator_loss`, against
-        D after :math:`k` look-ahead Adam steps (learning rate ``lr_d``) on a fresh real batch
-        (Metz et al. 2017); D's batch-norm layers are switched to batch statistics only
-        (``torch.func.replace_all_batch_norm_modules_``: ``torch.func`` cannot update running
-        statistics). Not with ``discriminator2``.
+        :math:`k > 0`: G's loss is against D after :math:`k` look-ahead Adam steps that
+        continue D's live optimiser state (:func:`gan_notes.unrolled.unroll`, Metz et al.
+        2017), on a fresh real batch. With ``unroll`` or a ``penalty``, D's batch-norm layers
+        keep no running statistics (``torch.func.replace_all_batch_norm_modules_``:
+        ``torch.func`` cannot update them; D's training-mode outputs are unchanged). Not with
+        ``discriminator2``.
     device : torch device, optional
         Defaults to the generator's.
     amp : bool
@@ -276,8 +278,13 @@ def train_image_gan(
     discriminators = [d for d in (discriminator, discriminator2) if d is not None]
     for m in (generator, *discriminators):
         m.to(device=dev, memory_format=fmt)
-    if unroll:
-        torch.func.replace_all_batch_norm_modules_(discriminator)
+    if unroll or penalty is not None:
+        # torch.func (the look-ahead, the penalties' input gradients) cannot update batch-norm
+        # running statistics; in training mode D's outputs are the same without them.
+        for d in discriminators:
+            torch.func.replace_all_batch_norm_modules_(d)
+    method = Method(loss=loss, two_discriminators=discriminator2 is not None, d_steps=d_steps, penalty=penalty,
+                    penalty_weight=float(penalty_weight), unroll=unroll)
     sample, sampler = _batch_source(data, batch_size, seed + 2)
 
     def autocast():
@@ -376,9 +383,19 @@ def train_image_gan(
         if compiled:
             d_fwds = [_maybe_compile(d, example, autocast, mode)[0] for d in discriminators]
 
+    # The objective calls the compiled forward, under autocast, for the game's terms (losses in
+    # float32), and the modules themselves, in float32, for the penalties and the look-ahead.
+    def autocast_call(f):
+        def call(x):
+            with autocast():
+                return f(x).float()
+        return call
+
+    names = ("D", "D2")[: len(discriminators)]
+    forward = {"G": autocast_call(g_fwd), **{n: autocast_call(d) for n, d in zip(names, d_fwds)}}
+    nets = Nets({"G": generator, **dict(zip(names, discriminators))}, forward=forward)
     if progress is None:
         progress = os.environ.get("TQDM_DISABLE", "") not in ("1", "true", "True")
-    zero = torch.zeros((), device=dev)
     times: list[float] = []
     t0 = time.perf_counter()
     snapshot(start)
@@ -387,41 +404,27 @@ def train_image_gan(
         for _ in range(d_steps):
             real = prepare(sample(batch_size))
             z = torch.randn(len(real), latent_dim, device=dev)
-            with autocast():
-                with torch.no_grad():
-                    fake = g_fwd(z)
-                if fake.shape[1:] != real.shape[1:]:
-                    raise ValueError(f"generated images have shape {tuple(fake.shape[1:])} but the data's are {tuple(real.shape[1:])}")
-                logits = [(d(real).float(), d(fake).float()) for d in d_fwds]
+            with torch.no_grad():
+                fake = nets("G", z)
+            if fake.shape[1:] != real.shape[1:]:
+                raise ValueError(f"generated images have shape {tuple(fake.shape[1:])} but the data's are {tuple(real.shape[1:])}")
             # Unchecked losses: the NaN check is `flush`'s, so nothing waits for the device here.
-            d_loss = _discriminator_loss(loss, *logits[0])
-            d2_loss = _discriminator_loss(loss, logits[1][1], logits[1][0]) if discriminator2 is not None else zero
-            total = d_loss + d2_loss
-            if penalty is not None:
-                pairs = ((real, fake), (fake, real))  # (positive, negative) batch of D and of D2
-                total = total + penalty_weight * sum(_penalty_term(penalty, d, p.float(), n.float()) for d, (p, n) in zip(discriminators, pairs))
+            total, terms = discriminator_step_loss(method, nets, {"real": real, "fake": fake})
             for opt in opt_ds:
                 opt.zero_grad(set_to_none=True)
             total.backward()
             for opt in opt_ds:
                 opt.step()
-        d_real, d_fake = (torch.sigmoid(a.detach()).mean() for a in logits[0])
 
-        if unroll:
-            real_g = prepare(sample(batch_size))
-            fake = g_fwd(torch.randn(batch_size, latent_dim, device=dev)).float()
-            g_loss = unrolled_generator_loss(discriminator, dict(discriminator.named_parameters()), fake, real_g.float(), loss=loss, k=unroll, lr=lr_d, optimizer="adam")
+        if unroll:  # the look-ahead runs in float32 on D itself, from D's live Adam state
+            r = {"real": prepare(sample(batch_size)).float(), "z": torch.randn(batch_size, latent_dim, device=dev)}
+            g_loss = generator_step_loss(method, nets, r, adam=adam_state(opt_ds[0], dict(discriminator.named_parameters())))
         else:
-            with autocast():
-                fake = g_fwd(torch.randn(batch_size, latent_dim, device=dev))
-                g_logits = [d(fake).float() for d in d_fwds]
-            g_loss = _generator_loss(loss, g_logits[0])
-            if discriminator2 is not None:
-                g_loss = g_loss + _generator_loss(loss, -g_logits[1])
+            g_loss = generator_step_loss(method, nets, {"z": torch.randn(batch_size, latent_dim, device=dev)})
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        pending.append((t, torch.stack([d_loss.detach(), g_loss.detach(), d_real, d_fake, d2_loss.detach()])))
+        pending.append((t, torch.stack([terms["d_loss"].detach(), g_loss.detach(), terms["d_real"], terms["d_fake"], terms["d2_loss"].detach()])))
         if t % check_every == 0 or t == steps:
             flush()
         snapshot(t)

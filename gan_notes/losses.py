@@ -4,7 +4,9 @@ For the logistic losses, :math:`D(x) = \\sigma(a(x))` for a logit :math:`a`, and
 :math:`-\\log D = \\operatorname{softplus}(-a)` and :math:`-\\log(1 - D) = \\operatorname{softplus}(a)`
 keep every loss finite for any logit: no ``log(sigmoid(.))`` is ever formed. The LSGAN,
 WGAN and hinge losses take the critic's raw output. All losses are means over the batch and
-are *minimised* by the player that owns them. Penalties are returned without their weight.
+are *minimised* by the player that owns them. The gradient penalties are in
+:mod:`gan_notes.penalties`; what one training step computes from these is
+:mod:`gan_notes.objective`.
 
 The loss zoo of Chapter 07 adds two-discriminator games, D2GAN (``d2gan_*``) and the
 dual-discriminator GAN (``dual_*``), and BEGAN's autoencoder losses (``began_*``). These
@@ -13,8 +15,6 @@ check only types and shapes, so that they run under :func:`torch.func.vmap`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
@@ -22,9 +22,7 @@ __all__ = [
     "LOSSES",
     "discriminator_loss",
     "generator_loss",
-    "gradient_penalty",
-    "r1_penalty",
-    "dragan_penalty",
+    "TWO_DISCRIMINATOR_LOSSES",
     "d2gan_discriminator_loss",
     "d2gan_generator_loss",
     "dual_discriminator_loss",
@@ -37,9 +35,15 @@ __all__ = [
 
 #: Names accepted by :func:`discriminator_loss` and :func:`generator_loss`.
 LOSSES = ("minimax", "non_saturating", "lsgan", "wgan", "hinge")
+#: The losses with :math:`\mathcal L_D(r, f) = \mathcal L_D(-f, -r)`: for these, a second
+#: discriminator whose positive class is the generated samples is D's game with negated
+#: logits (:func:`dual_discriminator_loss`). LSGAN's targets are not symmetric.
+TWO_DISCRIMINATOR_LOSSES = ("minimax", "non_saturating", "hinge", "wgan")
 
 
 def _check(kind: str, **logits: torch.Tensor) -> None:
+    # Types and names only: a data-dependent check (NaN) would wait for the device and is
+    # not allowed under torch.func.vmap; the training loops guard against NaN instead.
     if kind not in LOSSES:
         raise ValueError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")
     for name, x in logits.items():
@@ -47,8 +51,6 @@ def _check(kind: str, **logits: torch.Tensor) -> None:
             raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
         if x.numel() == 0:
             raise ValueError(f"{name} is empty")
-        if bool(torch.isnan(x.detach()).any()):
-            raise ValueError(f"{name} contains NaN")
 
 
 def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -59,6 +61,9 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
     - ``"lsgan"``: :math:`\E(D(x) - 1)^2 + \E D(G(z))^2` on raw outputs (no 1/2 factor);
     - ``"wgan"``: :math:`-\E D(x) + \E D(G(z))`;
     - ``"hinge"``: :math:`\E\,\mathrm{relu}(1 - D(x)) + \E\,\mathrm{relu}(1 + D(G(z)))`.
+
+    Pure: it checks types only (no NaN check, which would wait for the device), so it runs
+    under :func:`torch.func.vmap`; NaN logits give a NaN loss, which the loops report.
 
     Parameters
     ----------
@@ -71,12 +76,6 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
     generator_loss; Chapter 01 (the game) and Chapter 04 (vanishing gradients).
     """
     _check(kind, real_logits=real_logits, fake_logits=fake_logits)
-    return _discriminator_loss(kind, real_logits, fake_logits)
-
-
-def _discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    # The formulas without the NaN check, which is data-dependent and so not allowed under
-    # torch.func.vmap (the batched trainer and the unrolled GAN call these).
     if kind in ("minimax", "non_saturating"):
         return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     if kind == "lsgan":
@@ -96,15 +95,13 @@ def generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     - ``"lsgan"``: :math:`\E(D(G(z)) - 1)^2`.
     - ``"wgan"`` and ``"hinge"``: :math:`-\E D(G(z))`.
 
+    Pure, as :func:`discriminator_loss`.
+
     See also
     --------
     discriminator_loss; Chapter 01 and Chapter 04.
     """
     _check(kind, fake_logits=fake_logits)
-    return _generator_loss(kind, fake_logits)
-
-
-def _generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     if kind == "minimax":
         return -F.softplus(fake_logits).mean()
     if kind == "non_saturating":
@@ -112,69 +109,6 @@ def _generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     if kind == "lsgan":
         return ((fake_logits - 1) ** 2).mean()
     return -fake_logits.mean()
-
-
-def _check_batch(name: str, x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty batch of shape (n, ...), got {tuple(x.shape)}")
-    if not bool(torch.isfinite(x.detach()).all()):
-        raise ValueError(f"{name} contains NaN or infinite entries")
-
-
-def _input_grad_norm(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Per-sample norm of the critic's gradient with respect to its input, kept in the graph."""
-    x = x.detach().requires_grad_(True)
-    out = critic(x)
-    (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return g.flatten(start_dim=1).norm(dim=1)
-
-
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    r"""WGAN-GP penalty :math:`\E(\|\nabla_{\hat x} D(\hat x)\|_2 - 1)^2` on random interpolates
-    :math:`\hat x = \epsilon x + (1-\epsilon)\tilde x`, :math:`\epsilon \sim U[0,1]` per sample
-    (Gulrajani et al. 2017). Any batch shape (vectors or images); without the weight λ.
-
-    See also
-    --------
-    r1_penalty, dragan_penalty; Chapter 08 (Lipschitz constraints).
-    """
-    _check_batch("real", real)
-    _check_batch("fake", fake)
-    if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
-    eps = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), device=real.device, dtype=real.dtype)
-    x_hat = eps * real.detach() + (1 - eps) * fake.detach()
-    return ((_input_grad_norm(critic, x_hat) - 1) ** 2).mean()
-
-
-def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
-    r"""R1 penalty :math:`\E_{\pdata}\|\nabla_x D(x)\|^2` on real samples (Mescheder et al. 2018),
-    without the usual factor :math:`\gamma/2`.
-
-    See also
-    --------
-    gradient_penalty; Chapter 05 (the Dirac-GAN) and Chapter 08.
-    """
-    _check_batch("real", real)
-    return (_input_grad_norm(critic, real) ** 2).mean()
-
-
-def dragan_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, c: float = 0.5) -> torch.Tensor:
-    r"""DRAGAN penalty :math:`\E(\|\nabla D(x + \delta)\|_2 - 1)^2` at perturbed real points,
-    :math:`\delta = c\,\operatorname{std}(x)\,u` with :math:`u \sim U[0,1]` per entry (Kodali et al. 2017).
-
-    See also
-    --------
-    gradient_penalty; Chapter 08.
-    """
-    _check_batch("real", real)
-    if not c > 0:
-        raise ValueError(f"c must be positive, got {c}")
-    x = real.detach()
-    perturbed = x + c * x.std() * torch.rand_like(x)
-    return ((_input_grad_norm(critic, perturbed) - 1) ** 2).mean()
 
 
 # ---------------------------------------------------------------------------------------
@@ -249,59 +183,56 @@ def d2gan_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, beta: flo
 
 
 def dual_discriminator_loss(
-    d1_real: torch.Tensor, d1_fake: torch.Tensor, d2_real: torch.Tensor, d2_fake: torch.Tensor
+    d1_real: torch.Tensor, d1_fake: torch.Tensor, d2_real: torch.Tensor, d2_fake: torch.Tensor,
+    kind: str = "non_saturating",
 ) -> torch.Tensor:
-    r"""Loss of the two discriminators of the dual-discriminator GAN (Zhang, Li & Yu 2018).
+    r"""Loss of the two discriminators of a two-discriminator GAN (after Zhang, Li & Yu 2018).
 
-    Our reading of the paper's eq. (5) (we do not have its text; this follows
-    :func:`gan_notes.theory.optimal_dual_discriminators`): with :math:`D_k = \sigma(a_k)`,
-    the discriminators maximise
+    :math:`D_1` plays D's game; :math:`D_2` plays it with the roles of real and generated
+    samples swapped (its positive class is :math:`G(z)`). The sum of their losses is
 
     .. math::
-        \begin{aligned}
-        V &= \E_x\log D_1(x) + \E_z\log(1 - D_1(G(z))) \\
-          &\quad + \E_z\log D_2(G(z)) + \E_x\log(1 - D_2(x)),
-        \end{aligned}
+        \mathcal L_{D_1} + \mathcal L_{D_2} = \mathcal L_D\big(a_1(x), a_1(G(z))\big)
+        + \mathcal L_D\big(a_2(G(z)), a_2(x)\big),
 
-    :math:`D_1` rewarding real and :math:`D_2` generated samples. Each minimises its own
-    binary cross-entropy and this returns their sum, :math:`-V`:
-    :math:`\E\,\mathrm{softplus}(-a_1(x)) + \E\,\mathrm{softplus}(a_1(G(z))) +
-    \E\,\mathrm{softplus}(-a_2(G(z))) + \E\,\mathrm{softplus}(a_2(x))`.
+    with :math:`\mathcal L_D` = :func:`discriminator_loss` of ``kind``. For the logistic
+    losses, with :math:`D_k = \sigma(a_k)`, this is :math:`-V` for the value function
+    :math:`V = \E\log D_1(x) + \E\log(1 - D_1(G(z))) + \E\log D_2(G(z)) + \E\log(1 - D_2(x))`
+    (:func:`gan_notes.theory.dual_value_function`).
 
     Parameters
     ----------
     d1_real, d1_fake, d2_real, d2_fake : tensor
         Logits of the two discriminators on a real and a generated batch.
+    kind : one of ``TWO_DISCRIMINATOR_LOSSES``
 
     See also
     --------
-    dual_generator_loss; gan_notes.theory.dual_value_function; Chapter 07.
+    dual_generator_loss; Chapter 07 (the loss zoo), Chapter 12.
     """
-    _tensors(d1_real=d1_real, d1_fake=d1_fake, d2_real=d2_real, d2_fake=d2_fake)
-    return (
-        F.softplus(-d1_real).mean() + F.softplus(d1_fake).mean()
-        + F.softplus(-d2_fake).mean() + F.softplus(d2_real).mean()
-    )
+    if kind not in TWO_DISCRIMINATOR_LOSSES:
+        raise ValueError(f"a second discriminator needs a loss with L_D(r, f) = L_D(-f, -r) "
+                         f"({', '.join(TWO_DISCRIMINATOR_LOSSES)}), got {kind!r}")
+    return discriminator_loss(kind, d1_real, d1_fake) + discriminator_loss(kind, d2_fake, d2_real)
 
 
-def dual_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, non_saturating: bool = True) -> torch.Tensor:
-    r"""Generator loss of the dual-discriminator GAN, from logits; to minimise.
+def dual_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    r"""Generator loss of a two-discriminator GAN: :math:`\mathcal L_G(a_1(G(z))) + \mathcal L_G(-a_2(G(z)))`.
 
-    Our reading of the paper (an assumption, see :func:`dual_discriminator_loss`):
-
-    - eq. (6), ``non_saturating=True``: G maximises :math:`\log D_1(G(z)) + \log(1 - D_2(G(z)))`,
-      i.e. minimises :math:`\E\,\mathrm{softplus}(-a_1) + \E\,\mathrm{softplus}(a_2)`;
-    - eq. (5), ``non_saturating=False``: G minimises the G terms of *V*,
-      :math:`\E\log(1 - D_1(G(z))) + \E\log D_2(G(z)) = -\E\,\mathrm{softplus}(a_1) - \E\,\mathrm{softplus}(-a_2)`.
+    G fools :math:`D_1` (which calls real data positive) and :math:`D_2` (which calls generated
+    data positive) at once; negating :math:`a_2` swaps :math:`D_2`'s classes. With
+    ``"non_saturating"``, G minimises :math:`\E\,\mathrm{softplus}(-a_1) + \E\,\mathrm{softplus}(a_2)`,
+    i.e. maximises :math:`\log D_1(G(z)) + \log(1 - D_2(G(z)))`; with ``"minimax"`` it minimises
+    the G terms of *V*, :math:`\E\log(1 - D_1(G(z))) + \E\log D_2(G(z))`.
 
     See also
     --------
     dual_discriminator_loss; Chapter 07.
     """
-    _tensors(d1_fake=d1_fake, d2_fake=d2_fake)
-    if non_saturating:
-        return F.softplus(-d1_fake).mean() + F.softplus(d2_fake).mean()
-    return -F.softplus(d1_fake).mean() - F.softplus(-d2_fake).mean()
+    if kind not in TWO_DISCRIMINATOR_LOSSES:
+        raise ValueError(f"a second discriminator needs a loss with L_D(r, f) = L_D(-f, -r) "
+                         f"({', '.join(TWO_DISCRIMINATOR_LOSSES)}), got {kind!r}")
+    return generator_loss(kind, d1_fake) + generator_loss(kind, -d2_fake)
 
 
 def began_reconstruction(v: torch.Tensor, v_rec: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,8 @@ leading *seed* axis, as the batched multi-seed trainer (:mod:`gan_notes.ensemble
 - mode seeking (Mao et al. 2019, MSGAN): :func:`mode_seeking_loss`;
 - a mixture of generators (MGAN, Hoang et al. 2018): :class:`MixtureGenerator`,
   :func:`mixture_classifier_loss`;
-- unrolled GANs (Metz et al. 2017): :func:`unroll`, :func:`unrolled_generator_loss`, defined
-  in :mod:`gan_notes.unrolled` and re-exported here.
+The unrolled GAN (Metz et al. 2017) is an optimisation scheme, not a layer or a loss: it is
+:mod:`gan_notes.unrolled`. How each remedy enters a training step is :mod:`gan_notes.objective`.
 
 The two-discriminator losses (D2GAN and the dual-discriminator GAN) and BEGAN are losses,
 and live in :mod:`gan_notes.losses`.
@@ -30,10 +30,6 @@ from torch.func import functional_call
 
 from gan_notes._arrays import Array
 
-# The unrolled GAN is its own module (it is an optimisation scheme, not a layer or a loss);
-# re-exported here because the book lists it with the remedies.
-from gan_notes.unrolled import unroll, unrolled_generator_loss
-
 __all__ = [
     "pack",
     "MinibatchDiscrimination",
@@ -42,8 +38,6 @@ __all__ = [
     "mode_seeking_loss",
     "MixtureGenerator",
     "mixture_classifier_loss",
-    "unroll",
-    "unrolled_generator_loss",
 ]
 
 

@@ -20,12 +20,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from gan_notes.losses import LOSSES, discriminator_loss, dragan_penalty, generator_loss, gradient_penalty, r1_penalty
+from gan_notes.losses import LOSSES
 from gan_notes.metrics import mode_coverage
+from gan_notes.objective import Method, Nets, discriminator_step_loss, generator_step_loss
+from gan_notes.penalties import PENALTIES
+from gan_notes.unrolled import adam_state
+from gan_notes.validate import integer
 
-PENALTIES = ("gp", "r1", "dragan")
-
-__all__ = ["History", "TrainingDiverged", "train_gan"]
+__all__ = ["History", "TrainingDiverged", "check_finite", "train_gan"]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -67,30 +69,13 @@ def _sampler(data) -> Callable[[int], torch.Tensor]:
     raise TypeError("data must have a .sample(n) method (e.g. gan_notes.toy.ring()) or be a callable n -> tensor")
 
 
-def _check_logits(step: int, name: str, *logits: torch.Tensor) -> None:
-    # NaN logits make the loss NaN; stop here with the step and the loss, before the loss
-    # functions reject the NaN input with a plain ValueError.
-    if any(bool(torch.isnan(x.detach()).any()) for x in logits):
-        raise TrainingDiverged(
-            f"step {step}: the {name} loss is nan (the discriminator returned NaN logits); "
-            "lower the learning rate or check the data"
-        )
-
-
-def _check_finite(step: int, name: str, value: torch.Tensor) -> float:
+def check_finite(step: int, name: str, value: torch.Tensor) -> float:
+    """The loss as a float; :class:`TrainingDiverged` naming the step and the loss if it is
+    NaN or infinite. The loops' NaN guard (the losses themselves never check)."""
     v = float(value.detach())
     if not np.isfinite(v):
         raise TrainingDiverged(f"step {step}: the {name} loss is {v}; lower the learning rate or check the data")
     return v
-
-
-def _penalty_term(kind: str, critic: nn.Module, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-    # `positive` is the batch the critic scores high (the real images for D), `negative` the other.
-    if kind == "gp":
-        return gradient_penalty(critic, positive, negative)
-    if kind == "r1":
-        return r1_penalty(critic, positive)
-    return dragan_penalty(critic, positive)
 
 
 def train_gan(
@@ -120,11 +105,13 @@ def train_gan(
     train_g: bool = True,
     eval_every: int = 0,
     eval_fn: Callable[[int, np.ndarray], dict] | None = None,
+    unroll: int = 0,
 ) -> History:
     r"""Train a GAN by alternating ``d_steps`` D steps and one G step with Adam.
 
-    The discriminator minimises :func:`~gan_notes.losses.discriminator_loss`, the generator
-    :func:`~gan_notes.losses.generator_loss`; latents are :math:`z \sim \mathcal N(0, I)`.
+    Each step's losses come from :mod:`gan_notes.objective` (the discriminator's
+    :func:`~gan_notes.losses.discriminator_loss` plus its penalty, the generator's
+    :func:`~gan_notes.losses.generator_loss`); latents are :math:`z \sim \mathcal N(0, I)`.
 
     Parameters
     ----------
@@ -146,7 +133,8 @@ def train_gan(
     callback : callable (step, G, D), optional
         Called at each snapshot step, e.g. to evaluate D on a grid.
     seed : int
-        Seeds torch's generator at the start: the same seed gives the same run on a CPU.
+        Seeds the run's random numbers: the same seed gives the same run on a CPU. The run
+        draws from a fork of torch's generator, so the caller's random state is unchanged.
     device : torch device, optional
         Where to train; defaults to the generator's device.
     progress : bool, optional
@@ -166,6 +154,9 @@ def train_gan(
         Every ``eval_every`` G steps (and at 0), evaluate the generator on the fixed latent
         batch: ``eval_fn(step, samples)`` if given, else, when ``data`` has ``centers`` and
         ``std`` (the toy mixtures), :func:`~gan_notes.metrics.mode_coverage`.
+    unroll : int
+        Unrolled GAN (Metz et al. 2017): G's loss against D after ``unroll`` look-ahead Adam
+        steps continuing D's live optimiser state (:func:`gan_notes.unrolled.unroll`).
 
     Returns
     -------
@@ -185,10 +176,9 @@ def train_gan(
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
     for name, v in (("latent_dim", latent_dim), ("batch_size", batch_size), ("d_steps", d_steps), ("snapshot_size", snapshot_size)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+        integer(name, v, 1)
+    for name, v in (("steps", steps), ("unroll", unroll), ("seed", seed)):
+        integer(name, v, 0)
     snap_at = sorted(set(int(s) for s in snapshot_steps))
     if any(s < 0 or s > steps for s in snap_at):
         raise ValueError(f"snapshot_steps must lie in [0, steps={steps}], got {snap_at}")
@@ -198,8 +188,9 @@ def train_gan(
         raise ValueError(f"instance_noise must be >= 0, got {instance_noise}")
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be positive, got {clip}")
-    if not isinstance(eval_every, int) or eval_every < 0:
-        raise ValueError(f"eval_every must be a non-negative int, got {eval_every!r}")
+    integer("eval_every", eval_every, 0)
+    method = Method(loss=loss, d_steps=d_steps, penalty=penalty, penalty_weight=penalty_weight,
+                    instance_noise=instance_noise, clip=clip, unroll=unroll)
     if eval_every and eval_fn is None:
         if not (hasattr(data, "centers") and hasattr(data, "std")):
             raise ValueError("eval_every needs eval_fn, or data with centers and std (a gan_notes.toy mixture)")
@@ -214,13 +205,21 @@ def train_gan(
     generator.to(device)
     discriminator.to(device)
 
-    torch.manual_seed(seed)
+    devices = [device] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return _train(generator, discriminator, sample, method, device, latent_dim, steps, batch_size, lr_g, lr_d, betas,
+                      snap_at, snapshot_size, callback, seed, progress, train_d, train_g, eval_every, eval_fn)
+
+
+def _train(generator, discriminator, sample, method, device, latent_dim, steps, batch_size, lr_g, lr_d, betas,
+           snap_at, snapshot_size, callback, seed, progress, train_d, train_g, eval_every, eval_fn) -> History:
     fixed_z = torch.randn(snapshot_size, latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
+    nets = Nets({"G": generator, "D": discriminator})
     rec = {k: np.zeros(steps) for k in ("d_loss", "g_loss", "d_real", "d_fake")}
     snapshots: dict[int, np.ndarray] = {}
-
     evals: list[dict] = []
 
     def snapshot(step: int) -> None:
@@ -235,44 +234,44 @@ def train_gan(
             if evaluate:
                 evals.append({"step": step, **eval_fn(step, fake_now)})
 
-    def noisy(x: torch.Tensor) -> torch.Tensor:
-        return x + instance_noise * torch.randn_like(x) if instance_noise else x
-
+    noise = bool(method.instance_noise)
     if progress is None:
         # tqdm.notebook ignores TQDM_DISABLE, so honour it here.
         progress = os.environ.get("TQDM_DISABLE", "") not in ("1", "true", "True")
     start = time.perf_counter()
     snapshot(0)
-    for t in tqdm(range(1, steps + 1), disable=not progress, desc=f"GAN ({loss})"):
-        for _ in range(d_steps):
+    for t in tqdm(range(1, steps + 1), disable=not progress, desc=f"GAN ({method.loss})"):
+        for _ in range(method.d_steps):
             real = sample(batch_size).to(device)
             with torch.no_grad():
                 fake = generator(torch.randn(batch_size, latent_dim, device=device))
-            real_logits, fake_logits = discriminator(noisy(real)), discriminator(noisy(fake))
-            _check_logits(t, "discriminator", real_logits, fake_logits)
-            d_loss = discriminator_loss(loss, real_logits, fake_logits)
-            if penalty is not None:
-                d_loss = d_loss + penalty_weight * _penalty_term(penalty, discriminator, real, fake)
+            r = {"real": real, "fake": fake}
+            if noise:
+                r["noise_real"], r["noise_fake"] = torch.randn_like(real), torch.randn_like(fake)
+            d_loss, terms = discriminator_step_loss(method, nets, r)
+            rec["d_loss"][t - 1] = check_finite(t, "discriminator", d_loss)
             if train_d:
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
-                if clip is not None:
+                if method.clip is not None:
                     with torch.no_grad():
                         for w in discriminator.parameters():
-                            w.clamp_(-clip, clip)
-        rec["d_loss"][t - 1] = _check_finite(t, "discriminator", d_loss)
-        rec["d_real"][t - 1] = float(torch.sigmoid(real_logits.detach()).mean())
-        rec["d_fake"][t - 1] = float(torch.sigmoid(fake_logits.detach()).mean())
+                            w.clamp_(-method.clip, method.clip)
+        rec["d_real"][t - 1] = float(terms["d_real"])
+        rec["d_fake"][t - 1] = float(terms["d_fake"])
 
-        fake = generator(torch.randn(batch_size, latent_dim, device=device))
-        g_logits = discriminator(noisy(fake))
-        _check_logits(t, "generator", g_logits)
-        g_loss = generator_loss(loss, g_logits)
+        r = {"z": torch.randn(batch_size, latent_dim, device=device)}
+        if noise:
+            r["noise_fake"] = torch.randn(batch_size, *real.shape[1:], device=device)
+        if method.unroll:
+            r["real"] = sample(batch_size).to(device)
+        adam = adam_state(opt_d, dict(discriminator.named_parameters())) if method.unroll else None
+        g_loss = generator_step_loss(method, nets, r, adam=adam)
+        rec["g_loss"][t - 1] = check_finite(t, "generator", g_loss)
         if train_g:
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
-        rec["g_loss"][t - 1] = _check_finite(t, "generator", g_loss)
         snapshot(t)
     return History(**rec, snapshots=snapshots, wall_time_s=time.perf_counter() - start, evals=evals)

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad
 
-from gan_notes.losses import LOSSES, _discriminator_loss, _generator_loss
+from gan_notes.losses import LOSSES, discriminator_loss, generator_loss
 
-__all__ = ["unroll", "unrolled_generator_loss"]
+__all__ = ["unroll", "unrolled_generator_loss", "adam_state"]
 
 Params = dict[str, torch.Tensor]
 
@@ -29,6 +29,7 @@ def unroll(
     optimizer: str = "sgd",
     betas: tuple[float, float] = (0.5, 0.999),
     eps: float = 1e-8,
+    state: Mapping | None = None,
 ) -> Params:
     r"""Take *k* differentiable optimisation steps on ``loss_fn`` (Metz et al. 2017).
 
@@ -41,10 +42,11 @@ def unroll(
     :math:`\theta^k` is a differentiable function of whatever ``loss_fn`` closes over (the
     generator's samples): that is the look-ahead term of the unrolled generator.
 
-    ``optimizer="adam"`` takes *k* Adam steps from fresh moments (Metz et al. unroll Adam,
-    continuing from D's optimiser state; we start at zero moments so that the block stays a
-    pure function). Its denominator is :math:`\sqrt{\hat v + \epsilon^2}` instead of
-    :math:`\sqrt{\hat v} + \epsilon`, so its derivative stays finite where a gradient entry is 0.
+    ``optimizer="adam"`` takes *k* Adam steps continuing from the discriminator's live
+    optimiser ``state`` (its moments and step count, :func:`adam_state`), as Metz et al. unroll
+    D's Adam; without ``state`` it starts from zero moments. Its denominator is
+    :math:`\sqrt{\hat v + \epsilon^2}` instead of :math:`\sqrt{\hat v} + \epsilon`, so its
+    derivative stays finite where a gradient entry is 0.
 
     Parameters
     ----------
@@ -56,6 +58,9 @@ def unroll(
     lr : float > 0
     optimizer : {"sgd", "adam"}
     betas, eps : Adam's constants.
+    state : dict, optional
+        ``{"exp_avg": {name: m}, "exp_avg_sq": {name: v}, "step": t}``: Adam's moments after
+        ``t`` steps (per-seed slices under ``vmap``). Read, never changed.
 
     Returns
     -------
@@ -74,10 +79,16 @@ def unroll(
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict name -> tensor, got {type(params).__name__}")
     theta = dict(params)
-    m = {n: torch.zeros_like(p) for n, p in theta.items()}
-    v = {n: torch.zeros_like(p) for n, p in theta.items()}
+    if state is not None and optimizer == "adam":
+        m = {n: state["exp_avg"][n].detach() for n in theta}
+        v = {n: state["exp_avg_sq"][n].detach() for n in theta}
+        t0 = int(state["step"])
+    else:
+        m = {n: torch.zeros_like(p) for n, p in theta.items()}
+        v = {n: torch.zeros_like(p) for n, p in theta.items()}
+        t0 = 0
     b1, b2 = betas
-    for t in range(1, k + 1):
+    for t in range(t0 + 1, t0 + k + 1):
         g = grad(loss_fn)(theta)
         if optimizer == "sgd":
             theta = {n: p - lr * g[n] for n, p in theta.items()}
@@ -99,6 +110,8 @@ def unrolled_generator_loss(
     k: int = 5,
     lr: float = 1e-3,
     optimizer: str = "sgd",
+    state: Mapping | None = None,
+    betas: tuple[float, float] = (0.5, 0.999),
 ) -> torch.Tensor:
     r"""The unrolled generator loss of Metz et al. (2017).
 
@@ -121,7 +134,8 @@ def unrolled_generator_loss(
     real : tensor (B, d)
     loss : one of ``gan_notes.losses.LOSSES``
         Used for both the unrolled D steps and the generator's loss.
-    k, lr, optimizer : see :func:`unroll`.
+    k, lr, optimizer, state, betas : see :func:`unroll`; pass D's live Adam ``state``
+        (:func:`adam_state`) to continue its moments, as Metz et al.
 
     See also
     --------
@@ -139,7 +153,31 @@ def unrolled_generator_loss(
     theta0 = {n: p.detach() for n, p in d_params.items()}
     # `fake` stays in G's graph inside the D steps: the look-ahead term is d theta^k / d fake.
     def d_loss(theta: Params) -> torch.Tensor:
-        return _discriminator_loss(loss, functional_call(D, theta, (real,)), functional_call(D, theta, (fake,)))
+        return discriminator_loss(loss, functional_call(D, theta, (real,)), functional_call(D, theta, (fake,)))
 
-    theta_k = unroll(d_loss, theta0, k, lr, optimizer)
-    return _generator_loss(loss, functional_call(D, theta_k, (fake,)))
+    theta_k = unroll(d_loss, theta0, k, lr, optimizer, betas=betas, state=state)
+    return generator_loss(loss, functional_call(D, theta_k, (fake,)))
+
+
+def adam_state(optimizer: torch.optim.Optimizer, params: Mapping[str, torch.Tensor]) -> dict:
+    r"""The live state of a ``torch.optim.Adam`` for named parameters, as :func:`unroll` takes it.
+
+    Returns ``{"exp_avg": {name: m}, "exp_avg_sq": {name: v}, "step": t}`` (detached views,
+    zeros and ``t = 0`` before the first step), plus the optimiser's ``"lr"``, ``"betas"`` and
+    ``"eps"`` (of its first parameter group).
+
+    See also
+    --------
+    unroll; Chapter 09.
+    """
+    if not isinstance(optimizer, torch.optim.Adam):
+        raise TypeError(f"optimizer must be a torch.optim.Adam, got {type(optimizer).__name__}")
+    group = optimizer.param_groups[0]
+    out: dict = {"exp_avg": {}, "exp_avg_sq": {}, "step": 0, "lr": group["lr"], "betas": tuple(group["betas"]), "eps": group["eps"]}
+    for n, p in params.items():
+        st = optimizer.state.get(p, {})
+        out["exp_avg"][n] = st["exp_avg"].detach() if "exp_avg" in st else torch.zeros_like(p.detach())
+        out["exp_avg_sq"][n] = st["exp_avg_sq"].detach() if "exp_avg_sq" in st else torch.zeros_like(p.detach())
+        if "step" in st:
+            out["step"] = int(st["step"])
+    return out

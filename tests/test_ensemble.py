@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from gan_notes import losses, models, toy
-from gan_notes.ensemble import Method, build_networks, train_ensemble
+from gan_notes.ensemble import train_ensemble
+from gan_notes.methods import build_networks
+from gan_notes.objective import Method
 from gan_notes.train import TrainingDiverged, train_gan
 
 H, B, STEPS, N_EVAL = (8, 8), 16, 4, 40
@@ -33,7 +35,7 @@ def batched(method, seeds, data=RING, **kw):
 )
 def test_each_seed_equals_train_gan(loss, kwargs):
     seeds = [0, 3, 5]
-    res = batched(Method(game=loss, **kwargs), seeds)
+    res = batched(Method(loss=loss, **kwargs), seeds)
     for i, s in enumerate(seeds):
         torch.manual_seed(s)
         G, D = models.mlp(2, 2, H), models.mlp(2, 1, H)
@@ -84,10 +86,10 @@ REMEDIES = {
     "mode_seeking": Method(mode_seeking=1.0),
     "mixture": Method(mixture=3),
     "unrolled": Method(unroll=2),
-    "d2gan": Method(game="d2gan"),
-    "dual_ns": Method(game="dual_ns"),
-    "began": Method(game="began"),
-    "sngan_hinge_gp": Method(game="hinge", spectral_norm=True, penalty="gp"),
+    "d2gan": Method(loss="d2gan"),
+    "dual_ns": Method(loss="non_saturating", two_discriminators=True),
+    "began": Method(loss="began"),
+    "sngan_hinge_gp": Method(loss="hinge", spectral_norm=True, penalty="gp"),
     "noise_anneal": Method(instance_noise=0.2, noise_anneal=True),
 }
 
@@ -158,8 +160,8 @@ def test_metrics_history_and_rng():
 
 
 def test_build_networks():
-    nets = build_networks(Method(game="d2gan"), 2, 2, (8,))
-    assert set(nets) == {"G", "D1", "D2"}
+    nets = build_networks(Method(loss="d2gan"), 2, 2, (8,))
+    assert set(nets) == {"G", "D", "D2"}
     assert set(build_networks(Method(mixture=3), 2, 2, (8,))) == {"G", "D", "C"}
     assert build_networks(Method(pack=4), 2, 2, (8,))["D"][0].in_features == 8
 
@@ -167,9 +169,9 @@ def test_build_networks():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"game": "nope"}, "game"), ({"penalty": "l2"}, "penalty"), ({"d_steps": 0}, "d_steps"),
+        ({"loss": "nope"}, "loss"), ({"penalty": "l2"}, "penalty"), ({"d_steps": 0}, "d_steps"),
         ({"pack": 0}, "pack"), ({"clip": -1.0}, "clip"), ({"instance_noise": -0.1}, "instance_noise"),
-        ({"mixture": -1}, "mixture"), ({"game": "began", "penalty": "gp"}, "began"),
+        ({"mixture": -1}, "mixture"), ({"loss": "began", "penalty": "gp"}, "began"),
         ({"unroll": 2, "pack": 2}, "unroll"),
     ],
 )

@@ -17,12 +17,12 @@ from gan_notes import checkpoint, image_bench
 from gan_notes.batches import TensorSampler
 from gan_notes.checkpoint import CheckpointError
 from gan_notes.dcgan import dcgan_discriminator, dcgan_generator, twodisc_models
-from gan_notes.image_training import TWO_DISCRIMINATOR_LOSSES, ImageHistory, train_image_gan
-from gan_notes.losses import LOSSES, discriminator_loss, dual_discriminator_loss, dual_generator_loss, generator_loss, gradient_penalty
+from gan_notes.image_training import ImageHistory, train_image_gan
+from gan_notes.losses import LOSSES, TWO_DISCRIMINATOR_LOSSES, discriminator_loss, dual_discriminator_loss, dual_generator_loss, generator_loss
+from gan_notes.penalties import gradient_penalty
 from gan_notes.plotting import image_grid
 from gan_notes.theory import optimal_dual_discriminators
 from gan_notes.train import History, TrainingDiverged
-from gan_notes.unrolled import unrolled_generator_loss
 
 LATENT = 8
 
@@ -436,7 +436,7 @@ def test_two_discriminator_wiring_uses_the_dual_losses(loss):
     d2 = float(dual_discriminator_loss(a1, a1, a2, a2)) - d1
     np.testing.assert_allclose(h.d_loss, d1, rtol=1e-6)
     np.testing.assert_allclose(h.d2_loss, d2, rtol=1e-6)
-    np.testing.assert_allclose(h.g_loss, float(dual_generator_loss(a1, a2, non_saturating=loss == "non_saturating")), rtol=1e-6)
+    np.testing.assert_allclose(h.g_loss, float(dual_generator_loss(a1, a2, kind=loss)), rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -457,6 +457,34 @@ def test_two_discriminator_wiring_for_hinge_and_wgan(loss, d1, d2, g):
 # --- penalties and unrolling against hand-written loops ------------------------------------------
 
 
+def _hand_gp(d, real, fake):
+    """WGAN-GP written out with torch.autograd: (||grad D(x_hat)|| - 1)^2 at random interpolates."""
+    eps = torch.rand(real.shape[0], 1, 1, 1)
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def _hand_lookahead(d, opt_d, real, fake, k):
+    """D after k Adam steps continuing opt_d's moments and step count (Metz et al.), written out
+    with torch.autograd and torch's Adam update, but with sqrt(v_hat + eps^2) as the package."""
+    names = [n for n, _ in d.named_parameters()]
+    group = opt_d.param_groups[0]
+    lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+    theta = [p.detach().requires_grad_(True) for p in d.parameters()]
+    m = [opt_d.state[p]["exp_avg"].clone() for p in d.parameters()]
+    v = [opt_d.state[p]["exp_avg_sq"].clone() for p in d.parameters()]
+    t0 = int(opt_d.state[next(iter(d.parameters()))]["step"])
+    call = lambda th, x: torch.func.functional_call(d, dict(zip(names, th)), (x,))  # noqa: E731
+    for t in range(t0 + 1, t0 + k + 1):
+        loss = discriminator_loss("non_saturating", call(theta, real), call(theta, fake))
+        grads = torch.autograd.grad(loss, theta, create_graph=True)
+        m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads)]
+        v = [b2 * vi + (1 - b2) * g**2 for vi, g in zip(v, grads)]
+        theta = [p - lr * (mi / (1 - b1**t)) / torch.sqrt(vi / (1 - b2**t) + eps**2) for p, mi, vi in zip(theta, m, v)]
+    return lambda x: call(theta, x)
+
+
 def _reference_loop(g, d, data, steps, *, penalty_weight=0.0, unroll=0, lr=2e-4, batch_size=8, seed=0):
     """The textbook loop, written out: the same random draws in the same order as train_image_gan."""
     torch.manual_seed(seed)
@@ -472,14 +500,14 @@ def _reference_loop(g, d, data, steps, *, penalty_weight=0.0, unroll=0, lr=2e-4,
             fake = g(z)
         loss_d = discriminator_loss("non_saturating", d(real), d(fake))
         if penalty_weight:
-            loss_d = loss_d + penalty_weight * gradient_penalty(d, real, fake)
+            loss_d = loss_d + penalty_weight * _hand_gp(d, real, fake)
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
         if unroll:
             real_g = sampler(batch_size)
             fake = g(torch.randn(batch_size, LATENT))
-            loss_g = unrolled_generator_loss(d, dict(d.named_parameters()), fake, real_g, k=unroll, lr=lr, optimizer="adam")
+            loss_g = generator_loss("non_saturating", _hand_lookahead(d, opt_d, real_g, fake, unroll)(fake))
         else:
             loss_g = generator_loss("non_saturating", d(g(torch.randn(batch_size, LATENT))))
         opt_g.zero_grad()

@@ -141,13 +141,11 @@ def test_empty_and_nan_logits(kind):
         discriminator_loss(kind, ok, torch.zeros(0, 1))
     with pytest.raises(ValueError, match=r"\bfake_logits is empty"):
         generator_loss(kind, torch.zeros(0))
+    # Pure losses: NaN logits give a NaN loss without a host check; the loops' guard reports it
+    # (tests/test_train.py: TrainingDiverged names the step and the loss).
     nan = torch.tensor([0.0, float("nan")])
-    with pytest.raises(ValueError, match=r"\breal_logits contains NaN"):
-        discriminator_loss(kind, nan, ok)
-    with pytest.raises(ValueError, match=r"\bfake_logits contains NaN"):
-        discriminator_loss(kind, ok, nan)
-    with pytest.raises(ValueError, match=r"\bfake_logits contains NaN"):
-        generator_loss(kind, nan)
+    assert torch.isnan(discriminator_loss(kind, nan, ok)) and torch.isnan(discriminator_loss(kind, ok, nan))
+    assert torch.isnan(generator_loss(kind, nan))
 
 
 @pytest.mark.parametrize("kind", LOSSES)
@@ -160,3 +158,22 @@ def test_non_tensors_raise_type_error(kind, bad):
         discriminator_loss(kind, ok, bad)
     with pytest.raises(TypeError, match=r"\bfake_logits must be a torch tensor"):
         generator_loss(kind, bad)
+
+
+@pytest.mark.parametrize("kind", LOSSES)
+def test_every_loss_is_finite_at_extreme_logits(kind):
+    a = torch.tensor([100.0, -100.0, 0.0], requires_grad=True)
+    b = torch.tensor([-100.0, 100.0, 0.0], requires_grad=True)
+    total = discriminator_loss(kind, a, b) + generator_loss(kind, b)
+    total.backward()
+    assert torch.isfinite(total) and torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
+
+
+def test_new_losses_against_their_formulas():
+    r, f = torch.randn(50), torch.randn(50)
+    torch.testing.assert_close(discriminator_loss("lsgan", r, f), ((r - 1) ** 2).mean() + (f**2).mean())
+    torch.testing.assert_close(generator_loss("lsgan", f), ((f - 1) ** 2).mean())
+    torch.testing.assert_close(discriminator_loss("wgan", r, f), f.mean() - r.mean())
+    torch.testing.assert_close(generator_loss("wgan", f), -f.mean())
+    torch.testing.assert_close(discriminator_loss("hinge", r, f), torch.relu(1 - r).mean() + torch.relu(1 + f).mean())
+    torch.testing.assert_close(generator_loss("hinge", f), -f.mean())

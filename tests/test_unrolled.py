@@ -10,7 +10,6 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from gan_notes.losses import discriminator_loss, generator_loss
 from gan_notes.models import mlp
-from gan_notes.remedies import unroll as unroll_reexported
 from gan_notes.unrolled import unroll, unrolled_generator_loss
 
 
@@ -21,10 +20,6 @@ def _problem(seed=0, dtype=torch.float64):
     real = torch.randn(5, 2, dtype=dtype) + 1.0
     params = {n: p.detach().clone() for n, p in D.named_parameters()}
     return D, params, fake, real
-
-
-def test_reexported_from_remedies():
-    assert unroll_reexported is unroll
 
 
 @pytest.mark.parametrize("loss", ["non_saturating", "minimax", "wgan", "lsgan"])
