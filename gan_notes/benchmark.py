@@ -14,7 +14,7 @@ the rows, shipped with the package so that the chapters find them in a Colab run
 :mod:`gan_notes.benchmark_results` reads them back, summarises them and holds the published
 anchors (its names are importable from here as well).
 
-Profiles (:data:`PROFILES`): ``full`` trains 1,500 steps of ReLU MLPs with three hidden layers
+Profiles (:data:`SIZES`): ``full`` trains 1,500 steps of ReLU MLPs with three hidden layers
 of 64 units, batches of 128, Adam (lr 1e-3, betas (0.5, 0.999)) with the learning rate decayed
 linearly to 0 (in a pilot, 4 seeds on the ring at 1,000 steps, the decay raised the modes found from 6-8 to 8 of 8);
 smaller than Chapter 06's networks so that all 44 cells x 10 seeds fit a budget of minutes.
@@ -40,17 +40,16 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 from gan_notes import models, toy
-from gan_notes.benchmark_results import FIELDS, GOALS, PUBLISHED, RESULTS_PATH, goals, load_results, save_results, summary  # noqa: F401 (re-exported)
+from gan_notes.benchmark_results import FIELDS, GOALS, RESULTS_PATH, goals, save_results, summary
 from gan_notes.ensemble import train_ensemble
 from gan_notes.objective import Method
 from gan_notes.train import train_gan
 
-# PUBLISHED, GOALS, FIELDS, RESULTS_PATH, save_results, load_results, summary and goals are
-# gan_notes.benchmark_results' (imported above, so `benchmark.load_results()` works too).
-__all__ = ["METHODS", "SOURCES", "DATASETS", "PROFILES", "COST", "run_cell", "run_benchmark", "speed", "main"]
+# The results file, its summary and the published anchors are gan_notes.benchmark_results'.
+__all__ = ["METHODS", "SOURCES", "MIXTURES", "SIZES", "COST", "run_cell", "run_benchmark", "speed", "main"]
 
 #: The methods: name -> spec. Settings not listed are the trainer's (Adam, lr 1e-3,
-#: betas (0.5, 0.999), batch 256, 2-D latent, ReLU MLPs; see PROFILES).
+#: betas (0.5, 0.999), batch 256, 2-D latent, ReLU MLPs; see SIZES).
 METHODS: dict[str, Method] = {
     "minimax": Method(loss="minimax"),
     "non_saturating": Method(loss="non_saturating"),
@@ -102,11 +101,11 @@ SOURCES: dict[str, str] = {
     "dual_d_ns": "Zhang, Li & Yu 2018, eq. (6), non-saturating generator (our reading)",
 }
 
-DATASETS = {"ring": toy.ring, "grid": toy.grid}
+MIXTURES = {"ring": toy.ring, "grid": toy.grid}
 
 #: Sizes per profile. ``full``: chosen so that all methods x 10 seeds x 2 data sets fit in
 #: about 20 minutes on 2 CPU cores (``--workers 2``); ``smoke``: seconds, for the tests.
-PROFILES: dict[str, dict] = {
+SIZES: dict[str, dict] = {
     "full": {"steps": 1500, "hidden": (64, 64, 64), "batch_size": 128, "latent_dim": 2, "lr": 1e-3, "lr_decay": True,
              "n_eval": 2500, "seeds": 10},
     "smoke": {"steps": 3, "hidden": (8,), "batch_size": 24, "latent_dim": 2, "lr": 1e-3, "lr_decay": True,
@@ -119,9 +118,9 @@ COST = {"unrolled": 7.7, "minibatch_disc": 6.2, "wgan_gp": 5.4, "wgan": 4.0, "mi
         "dual_d_ns": 1.6, "dual_d": 1.6, "r1": 1.6, "pacgan4": 1.4, "d2gan": 1.3}
 
 def _profile(name: str) -> dict:
-    if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; valid: {', '.join(PROFILES)}")
-    return PROFILES[name]
+    if name not in SIZES:
+        raise ValueError(f"unknown profile {name!r}; valid: {', '.join(SIZES)}")
+    return SIZES[name]
 
 
 def _names(kind: str, given, valid) -> list[str]:
@@ -143,11 +142,11 @@ def run_cell(dataset: str, method: str, seeds: int | Sequence[int] = 10, profile
     --------
     run_benchmark; gan_notes.ensemble.train_ensemble.
     """
-    _names("dataset", [dataset], DATASETS)
+    _names("dataset", [dataset], MIXTURES)
     _names("method", [method], METHODS)
     p = _profile(profile)
     res = train_ensemble(
-        METHODS[method], DATASETS[dataset](), seeds, latent_dim=p["latent_dim"], hidden=p["hidden"], steps=steps or p["steps"],
+        METHODS[method], MIXTURES[dataset](), seeds, latent_dim=p["latent_dim"], hidden=p["hidden"], steps=steps or p["steps"],
         batch_size=p["batch_size"], lr_g=p["lr"], lr_d=p["lr"], lr_decay=p["lr_decay"], n_eval=p["n_eval"], on_diverge="record",
         device=device, progress=False,
     )
@@ -178,7 +177,7 @@ def run_benchmark(
     save_results, summary.
     """
     p = _profile(profile)
-    methods, datasets = _names("method", methods, METHODS), _names("dataset", datasets, DATASETS)
+    methods, datasets = _names("method", methods, METHODS), _names("dataset", datasets, MIXTURES)
     seeds = p["seeds"] if seeds is None else seeds
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive int, got {seeds!r}")
@@ -222,7 +221,7 @@ def speed(method: str = "non_saturating", dataset: str = "ring", seeds: int = 10
     """
     p = _profile(profile)
     _names("method", [method], METHODS)
-    data = DATASETS[_names("dataset", [dataset], DATASETS)[0]]()
+    data = MIXTURES[_names("dataset", [dataset], MIXTURES)[0]]()
     spec = METHODS[method]
     if spec.loss not in ("minimax", "non_saturating", "lsgan", "wgan", "hinge") or spec.pack > 1 or spec.minibatch \
             or spec.spectral_norm or spec.feature_matching or spec.mode_seeking or spec.mixture or spec.unroll or spec.noise_anneal:
@@ -256,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gan_notes.benchmark", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run the benchmark and write the results")
-    r.add_argument("--profile", default="full", choices=list(PROFILES))
+    r.add_argument("--profile", default="full", choices=list(SIZES))
     r.add_argument("--methods", nargs="+", default=None, help=f"default: all of {', '.join(METHODS)}")
     r.add_argument("--datasets", nargs="+", default=None, help="default: ring grid")
     r.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the profile's, 10 in full)")

@@ -26,7 +26,7 @@ __all__ = [
     "bilinear",
     "quadratic",
     "dirac_gan",
-    "METHODS",
+    "UPDATE_RULES",
     "step",
     "trajectory",
     "update_jacobian",
@@ -127,7 +127,7 @@ def dirac_gan(r1: float = 0.0, noise_std: float = 0.0) -> Game:
     return Game(f"dirac_gan(r1={r1}, noise_std={noise_std})", value)
 
 
-METHODS = ("simultaneous", "alternating", "extragradient", "optimistic", "consensus")
+UPDATE_RULES = ("simultaneous", "alternating", "extragradient", "optimistic", "consensus")
 
 
 def _as_state(z) -> Tensor:
@@ -155,8 +155,8 @@ def step(game: Game, z: Tensor, lr: float, method: str = "simultaneous", z_prev:
     --------
     trajectory, update_jacobian; Chapter 05.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if method not in UPDATE_RULES:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(UPDATE_RULES)}")
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if method == "simultaneous":

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gan_notes import benchmark as bm
+from gan_notes import benchmark_results as bmr
 
 REQUIRED = ["minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "dragan", "hinge", "began", "sngan", "r1",
             "unrolled", "minibatch_disc", "feature_matching", "pacgan2", "pacgan3", "pacgan4", "instance_noise",
@@ -28,7 +29,7 @@ def smoke_results():
 
 def test_every_method_runs_batched_and_gives_metrics(smoke_results):
     rows = smoke_results["rows"]
-    seeds = bm.PROFILES["smoke"]["seeds"]
+    seeds = bm.SIZES["smoke"]["seeds"]
     assert len(rows) == (len(REQUIRED) + 2) * seeds
     for r in rows:
         assert not r["diverged"]
@@ -36,18 +37,18 @@ def test_every_method_runs_batched_and_gives_metrics(smoke_results):
             assert math.isfinite(r[k]), (r["method"], k)
         assert not math.isnan(r["kl"])  # inf when no sample is high quality
     meta = smoke_results["metadata"]
-    assert meta["profile"] == "smoke" and meta["steps"] == bm.PROFILES["smoke"]["steps"] and meta["torch"]
+    assert meta["profile"] == "smoke" and meta["steps"] == bm.SIZES["smoke"]["steps"] and meta["torch"]
 
 
 def test_results_round_trip(tmp_path, smoke_results):
-    path, csv_path = bm.save_results(smoke_results, tmp_path / "out" / "toy_benchmark.json")
-    back = bm.load_results(path)
+    path, csv_path = bmr.save_results(smoke_results, tmp_path / "out" / "toy_benchmark.json")
+    back = bmr.load_results(path)
     assert back["metadata"] == json.loads(json.dumps(smoke_results["metadata"]))
     assert back["rows"] == smoke_results["rows"]  # inf KL survives the trip
     with open(csv_path) as f:
         table = list(csv.DictReader(f))
-    assert tuple(table[0]) == bm.FIELDS and len(table) == len(back["rows"])
-    assert bm.summary(back) == bm.summary(smoke_results["rows"])
+    assert tuple(table[0]) == bmr.FIELDS and len(table) == len(back["rows"])
+    assert bmr.summary(back) == bmr.summary(smoke_results["rows"])
 
 
 def test_summary_is_mean_and_standard_error():
@@ -57,27 +58,27 @@ def test_summary_is_mean_and_standard_error():
             for i in range(7)]
     rows.append({"dataset": "ring", "method": "x", "seed": 7, "diverged": True, **{m: math.nan for m in vals}})
     rows.append({"dataset": "grid", "method": "x", "seed": 0, "diverged": False, **{m: 1.0 for m in vals}})
-    s = bm.summary(rows)
+    s = bmr.summary(rows)
     for m, v in vals.items():
         mean, se = s["ring", "x"][m]
         assert mean == pytest.approx(v.mean()) and se == pytest.approx(v.std(ddof=1) / np.sqrt(7))
     assert s["ring", "x"]["n"] == 7 and s["ring", "x"]["diverged"] == 1
     assert s["grid", "x"]["modes"][0] == 1.0 and math.isnan(s["grid", "x"]["modes"][1])  # one seed: no s.e.
     rows[0]["kl"] = math.inf
-    assert bm.summary(rows)["ring", "x"]["kl"][0] == math.inf
+    assert bmr.summary(rows)["ring", "x"]["kl"][0] == math.inf
 
 
 def test_command_line(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert bm.main(["run", "--profile", "smoke", "--methods", "hinge", "--datasets", "grid", "--seeds", "3", "--out", str(out)]) == 0
-    rows = bm.load_results(out)["rows"]
+    rows = bmr.load_results(out)["rows"]
     assert [(r["method"], r["seed"]) for r in rows] == [("hinge", 0), ("hinge", 1), ("hinge", 2)]
     assert "wrote" in capsys.readouterr().out
 
 
 def test_published_anchors():
-    assert bm.PUBLISHED["ring"]["PacGAN Table 1: PacGAN2"] == ((7.9, 0.1), (95.6, 2.0), (0.07, 0.03))
-    assert bm.PUBLISHED["grid"]["VEEGAN Table 1: VEEGAN"][0] == (24.6, None)
+    assert bmr.PUBLISHED["ring"]["PacGAN Table 1: PacGAN2"] == ((7.9, 0.1), (95.6, 2.0), (0.07, 0.03))
+    assert bmr.PUBLISHED["grid"]["VEEGAN Table 1: VEEGAN"][0] == (24.6, None)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,7 @@ def test_published_anchors():
         (lambda: bm.run_benchmark(["hinge"], ["ring"], profile="smoke", workers=0, log=None), "workers"),
         (lambda: bm.run_benchmark([], ["ring"], profile="smoke", log=None), "method"),
         (lambda: bm.speed("pacgan2", steps=1, seeds=1, log=None), "train_gan"),
-        (lambda: bm.save_results({"metadata": {}, "rows": []}, "x.txt"), "json"),
+        (lambda: bmr.save_results({"metadata": {}, "rows": []}, "x.txt"), "json"),
     ],
 )
 def test_bad_inputs(call, match):
@@ -102,10 +103,10 @@ def test_load_rejects_other_files(tmp_path):
     p = tmp_path / "x.json"
     p.write_text(json.dumps({"rows": []}))
     with pytest.raises(ValueError, match="metadata"):
-        bm.load_results(p)
+        bmr.load_results(p)
     p.write_text(json.dumps({"metadata": {}, "rows": [{"dataset": "ring"}]}))
     with pytest.raises(ValueError, match="lacks"):
-        bm.load_results(p)
+        bmr.load_results(p)
 
 
 def test_speed_reports_both_timings():
@@ -119,16 +120,16 @@ def test_goals_pick_the_best_cell_and_say_whether_it_meets_them():
 
     summ = {("ring", "a"): cell(8.0, 0.98, 0.01), ("ring", "b"): cell(7.5, 0.99, 0.1),
             ("grid", "a"): cell(24.9, 0.95, 0.05), ("grid", "b"): cell(20.0, 0.99, 0.01)}
-    g = bm.goals(summ)
+    g = bmr.goals(summ)
     assert g["ring"]["method"] == "a" and g["ring"]["met"]
     assert g["grid"]["method"] == "a" and not g["grid"]["met"]  # KL 0.05 > 0.04
 
 
 def test_committed_results_are_a_full_run_of_every_cell():
     # The chapters render this file: it must be the full protocol, every cell, 10 seeds each.
-    res = bm.load_results()
+    res = bmr.load_results()
     assert res["metadata"]["profile"] == "full"
     counts = {}
     for r in res["rows"]:
         counts[r["dataset"], r["method"]] = counts.get((r["dataset"], r["method"]), 0) + 1
-    assert counts == {(d, m): 10 for d in bm.DATASETS for m in bm.METHODS}
+    assert counts == {(d, m): 10 for d in bm.MIXTURES for m in bm.METHODS}

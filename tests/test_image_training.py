@@ -19,7 +19,6 @@ from gan_notes.checkpoint import CheckpointError
 from gan_notes.dcgan import dcgan_discriminator, dcgan_generator, twodisc_models
 from gan_notes.image_training import ImageHistory, train_image_gan
 from gan_notes.losses import LOSSES, TWO_DISCRIMINATOR_LOSSES, discriminator_loss, dual_discriminator_loss, dual_generator_loss, generator_loss
-from gan_notes.penalties import gradient_penalty
 from gan_notes.plotting import image_grid
 from gan_notes.theory import optimal_dual_discriminators
 from gan_notes.train import History, TrainingDiverged
