@@ -93,7 +93,7 @@ def _gauss_hermite(n: int = 40) -> tuple[Tensor, Tensor]:
     return torch.as_tensor(nodes), torch.as_tensor(weights / math.sqrt(2 * math.pi))
 
 
-def dirac_gan(r1: float = 0.0, noise_std: float = 0.0) -> Game:
+def dirac_gan(r1: float = 0.0, instance_noise: float = 0.0) -> Game:
     r"""The Dirac-GAN of Mescheder et al. (2018): data is a point mass at 0, the generator a
     point mass at :math:`\theta`, the discriminator :math:`D(x) = \sigma(\psi x)`.
 
@@ -102,7 +102,7 @@ def dirac_gan(r1: float = 0.0, noise_std: float = 0.0) -> Game:
                         - \tfrac{\gamma}{2}\psi^2 ,
 
     with :math:`\gamma` = ``r1``: the R1 penalty :math:`\E_{\pdata}\|\nabla_x a(x)\|^2 = \psi^2`
-    (the discriminator maximises, so the penalty is subtracted). With ``noise_std`` = s > 0 both
+    (the discriminator maximises, so the penalty is subtracted). With ``instance_noise`` = s > 0 both
     distributions are blurred by :math:`\mathcal N(0, s^2)` (instance noise) and the
     expectations are computed by Gauss-Hermite quadrature. Players: x = :math:`\theta`
     (generator), y = :math:`\psi` (discriminator); equilibrium (0, 0).
@@ -111,20 +111,20 @@ def dirac_gan(r1: float = 0.0, noise_std: float = 0.0) -> Game:
     --------
     Chapter 05 (the Dirac-GAN without and with R1 / instance noise).
     """
-    if r1 < 0 or noise_std < 0:
-        raise ValueError(f"r1 and noise_std must be >= 0, got r1={r1}, noise_std={noise_std}")
+    if r1 < 0 or instance_noise < 0:
+        raise ValueError(f"r1 and instance_noise must be >= 0, got r1={r1}, instance_noise={instance_noise}")
     eps, w = _gauss_hermite()
 
     def value(theta: Tensor, psi: Tensor) -> Tensor:
-        if noise_std == 0:
+        if instance_noise == 0:
             real = -F.softplus(torch.zeros_like(psi))  # log sigmoid(0)
             fake = -F.softplus(psi * theta)  # log(1 - sigmoid(psi theta))
         else:
-            real = (w * -F.softplus(-psi * noise_std * eps)).sum()
-            fake = (w * -F.softplus(psi * (theta + noise_std * eps))).sum()
+            real = (w * -F.softplus(-psi * instance_noise * eps)).sum()
+            fake = (w * -F.softplus(psi * (theta + instance_noise * eps))).sum()
         return real + fake - 0.5 * r1 * psi**2
 
-    return Game(f"dirac_gan(r1={r1}, noise_std={noise_std})", value)
+    return Game(f"dirac_gan(r1={r1}, instance_noise={instance_noise})", value)
 
 
 UPDATE_RULES = ("simultaneous", "alternating", "extragradient", "optimistic", "consensus")

@@ -60,7 +60,7 @@ def test_dirac_gan_gradient_matches_closed_form():
 def test_dirac_gan_converges_only_with_regularisation():
     plain = dy.trajectory(dy.dirac_gan(), [1.0, 1.0], 0.1, 2000)
     r1 = dy.trajectory(dy.dirac_gan(r1=1.0), [1.0, 1.0], 0.1, 2000)
-    noisy = dy.trajectory(dy.dirac_gan(noise_std=1.0), [1.0, 1.0], 0.1, 2000)
+    noisy = dy.trajectory(dy.dirac_gan(instance_noise=1.0), [1.0, 1.0], 0.1, 2000)
     assert np.linalg.norm(plain[-1]) > 0.5
     assert np.linalg.norm(r1[-1]) < 1e-3
     assert np.linalg.norm(noisy[-1]) < 1e-3
