@@ -41,7 +41,7 @@ from gan_notes.unrolled import adam_state
 
 __all__ = ["ImageHistory", "train_image_gan"]
 
-_FORMAT = "gan_notes.image_training/2"
+_FORMAT = "gan_notes.image_training/3"
 _RECORDS = ("d_loss", "g_loss", "d_real", "d_fake", "d2_loss")
 
 
@@ -109,7 +109,7 @@ def train_image_gan(
     batch_size: int = 64,
     loss: str = "non_saturating",
     d_steps: int = 1,
-    lr: float = 2e-4,
+    lr_g: float = 2e-4,
     lr_d: float | None = None,
     betas: tuple[float, float] = (0.5, 0.999),
     discriminator2: nn.Module | None = None,
@@ -177,7 +177,7 @@ def train_image_gan(
     batch_size, d_steps : int
     loss : one of ``gan_notes.losses.LOSSES`` (with ``discriminator2``: ``"minimax"``,
         ``"non_saturating"``, ``"hinge"`` or ``"wgan"``)
-    lr, lr_d, betas : Adam's settings; ``lr_d`` defaults to ``lr``.
+    lr_g, lr_d, betas : Adam's settings; ``lr_d`` defaults to ``lr_g``.
     discriminator2 : nn.Module, optional
         A second discriminator, whose positive class is the generated images (see above).
     penalty : {"gp", "r1", "dragan"}, optional
@@ -219,8 +219,9 @@ def train_image_gan(
     progress : bool, optional
         A ``tqdm`` bar with ETA; by default shown unless ``TQDM_DISABLE=1``.
     seed : int
-        Seeds torch's generator (and the data sampler) of a fresh run: on a CPU, the same
-        seed and models give the same run.
+        Seeds the run's random numbers (and the data sampler) of a fresh run: on a CPU, the
+        same seed and models give the same run. The run draws from a fork of torch's
+        generator, so the caller's random state is unchanged.
 
     Returns
     -------
@@ -261,9 +262,9 @@ def train_image_gan(
             raise ValueError(f"{name} must be a non-negative int, got {v!r}")
     if unroll and discriminator2 is not None:
         raise ValueError("unroll does not combine with discriminator2")
-    lr_d = lr if lr_d is None else lr_d
-    if not (lr > 0 and lr_d > 0):
-        raise ValueError(f"learning rates must be positive, got lr={lr}, lr_d={lr_d}")
+    lr_d = lr_g if lr_d is None else lr_d
+    if not (lr_g > 0 and lr_d > 0):
+        raise ValueError(f"learning rates must be positive, got lr_g={lr_g}, lr_d={lr_d}")
     sample_at = sorted(set(int(s) for s in sample_steps))
     if any(s < 0 or s > steps for s in sample_at):
         raise ValueError(f"sample_steps must lie in [0, steps={steps}], got {sample_at}")
@@ -293,10 +294,10 @@ def train_image_gan(
     def prepare(x: torch.Tensor) -> torch.Tensor:
         return _to_model_range(x).to(dev, non_blocking=True).contiguous(memory_format=fmt)
 
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
     opt_ds = [torch.optim.Adam(d.parameters(), lr=lr_d, betas=betas) for d in discriminators]
     config = {
-        "loss": loss, "batch_size": batch_size, "latent_dim": latent_dim, "d_steps": d_steps, "lr": lr, "lr_d": lr_d,
+        "loss": loss, "batch_size": batch_size, "latent_dim": latent_dim, "d_steps": d_steps, "lr_g": lr_g, "lr_d": lr_d,
         "betas": list(betas), "seed": seed, "two_discriminators": discriminator2 is not None,
         "penalty": penalty, "penalty_weight": float(penalty_weight) if penalty else None, "unroll": unroll,
     }  # fmt: skip
@@ -304,146 +305,148 @@ def train_image_gan(
     snapshots: dict[int, np.ndarray] = {}
     start = 0
 
-    torch.manual_seed(seed)
-    path = os.fspath(checkpoint_path) if checkpoint_path is not None else None
-    if path is not None and resume and os.path.exists(path):
-        ckpt = load_checkpoint(path, kind=_FORMAT, config=config, device=dev)
-        start = int(ckpt["step"])
-        if start > steps:
-            raise CheckpointError(f"checkpoint {path!r} is at step {start}, beyond steps={steps}")
-        try:
-            for module, state in zip((generator, *discriminators), ckpt["models"]):
-                module.load_state_dict(state)
-            for opt, state in zip((opt_g, *opt_ds), ckpt["optimizers"]):
-                opt.load_state_dict(state)
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise CheckpointError(f"checkpoint {path!r} does not match these models: {str(e)[:300]}") from e
-        for k in _RECORDS:
-            rec[k][:start] = ckpt["history"][k].cpu().numpy()
-        snapshots = {int(s): x.cpu().numpy() for s, x in ckpt["history"]["samples"].items()}
-        set_rng_state(ckpt["rng"], dev)
-        if sampler is not None and ckpt["sampler"] is not None:
-            sampler.load_state_dict({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in ckpt["sampler"].items()})
+    # The run draws from a fork of torch's generator: the caller's random state is unchanged.
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        path = os.fspath(checkpoint_path) if checkpoint_path is not None else None
+        if path is not None and resume and os.path.exists(path):
+            ckpt = load_checkpoint(path, kind=_FORMAT, config=config, device=dev)
+            start = int(ckpt["step"])
+            if start > steps:
+                raise CheckpointError(f"checkpoint {path!r} is at step {start}, beyond steps={steps}")
+            try:
+                for module, state in zip((generator, *discriminators), ckpt["models"]):
+                    module.load_state_dict(state)
+                for opt, state in zip((opt_g, *opt_ds), ckpt["optimizers"]):
+                    opt.load_state_dict(state)
+            except (RuntimeError, ValueError, KeyError) as e:
+                raise CheckpointError(f"checkpoint {path!r} does not match these models: {str(e)[:300]}") from e
+            for k in _RECORDS:
+                rec[k][:start] = ckpt["history"][k].cpu().numpy()
+            snapshots = {int(s): x.cpu().numpy() for s, x in ckpt["history"]["samples"].items()}
+            set_rng_state(ckpt["rng"], dev)
+            if sampler is not None and ckpt["sampler"] is not None:
+                sampler.load_state_dict({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in ckpt["sampler"].items()})
 
-    def save(step: int) -> None:
-        history = {k: torch.from_numpy(rec[k][:step].copy()) for k in _RECORDS}
-        history["samples"] = {s: torch.from_numpy(x) for s, x in snapshots.items()}
-        save_atomic(
-            {
-                "format": _FORMAT,
-                "step": step,
-                "config": config,
-                "models": [m.state_dict() for m in (generator, *discriminators)],
-                "optimizers": [o.state_dict() for o in (opt_g, *opt_ds)],
-                "rng": rng_state(dev),
-                "sampler": sampler.state_dict() if sampler is not None else None,
-                "history": history,
-            },
-            path,
-        )
+        def save(step: int) -> None:
+            history = {k: torch.from_numpy(rec[k][:step].copy()) for k in _RECORDS}
+            history["samples"] = {s: torch.from_numpy(x) for s, x in snapshots.items()}
+            save_atomic(
+                {
+                    "format": _FORMAT,
+                    "step": step,
+                    "config": config,
+                    "models": [m.state_dict() for m in (generator, *discriminators)],
+                    "optimizers": [o.state_dict() for o in (opt_g, *opt_ds)],
+                    "rng": rng_state(dev),
+                    "sampler": sampler.state_dict() if sampler is not None else None,
+                    "history": history,
+                },
+                path,
+            )
 
-    # Each step's records stay on the device until `flush` reads them back in one transfer.
-    pending: list[tuple[int, torch.Tensor]] = []
+        # Each step's records stay on the device until `flush` reads them back in one transfer.
+        pending: list[tuple[int, torch.Tensor]] = []
 
-    def flush() -> None:
-        if not pending:
-            return
-        values = torch.stack([v for _, v in pending]).cpu().numpy()
-        for (t, _), row in zip(pending, values):
-            for name, label in (("d_loss", "discriminator"), ("d2_loss", "second discriminator"), ("g_loss", "generator")):
-                v = row[_RECORDS.index(name)]
-                if not np.isfinite(v):
-                    raise TrainingDiverged(f"step {t}: the {label} loss is {v}; lower the learning rate or check the data")
-            for k, v in zip(_RECORDS, row):
-                rec[k][t - 1] = v
-        pending.clear()
+        def flush() -> None:
+            if not pending:
+                return
+            values = torch.stack([v for _, v in pending]).cpu().numpy()
+            for (t, _), row in zip(pending, values):
+                for name, label in (("d_loss", "discriminator"), ("d2_loss", "second discriminator"), ("g_loss", "generator")):
+                    v = row[_RECORDS.index(name)]
+                    if not np.isfinite(v):
+                        raise TrainingDiverged(f"step {t}: the {label} loss is {v}; lower the learning rate or check the data")
+                for k, v in zip(_RECORDS, row):
+                    rec[k][t - 1] = v
+            pending.clear()
 
-    # A fixed latent batch from its own generator: samples are comparable across steps and
-    # drawing them consumes nothing from the training stream.
-    fixed_z = torch.randn(sample_size, latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(dev)
+        # A fixed latent batch from its own generator: samples are comparable across steps and
+        # drawing them consumes nothing from the training stream.
+        fixed_z = torch.randn(sample_size, latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(dev)
 
-    def snapshot(step: int) -> None:
-        if step in sample_at and step not in snapshots:
-            generator.eval()  # eval: batch norm uses its running statistics and does not update them
-            with torch.no_grad(), autocast():
-                snapshots[step] = generator(fixed_z).float().cpu().numpy()
-            generator.train()
+        def snapshot(step: int) -> None:
+            if step in sample_at and step not in snapshots:
+                generator.eval()  # eval: batch norm uses its running statistics and does not update them
+                with torch.no_grad(), autocast():
+                    snapshots[step] = generator(fixed_z).float().cpu().numpy()
+                generator.train()
 
-    g_fwd, d_fwds, compiled = generator, list(discriminators), False
-    if compile and start < steps:
-        mode = compile if isinstance(compile, str) else None
-        # Trial inputs of the training shapes, from a generator of their own (no draw from
-        # the training stream, so compiling does not change the run's random numbers).
-        z_example = torch.randn(batch_size, latent_dim, generator=torch.Generator().manual_seed(seed + 3)).to(dev)
-        generator.eval()
-        with torch.no_grad():
-            example = generator(z_example).contiguous(memory_format=fmt)
-        generator.train()
-        g_fwd, compiled = _maybe_compile(generator, z_example, autocast, mode)
-        if compiled:
-            d_fwds = [_maybe_compile(d, example, autocast, mode)[0] for d in discriminators]
-
-    # The objective calls the compiled forward, under autocast, for the game's terms (losses in
-    # float32), and the modules themselves, in float32, for the penalties and the look-ahead.
-    def autocast_call(f):
-        def call(x):
-            with autocast():
-                return f(x).float()
-        return call
-
-    names = ("D", "D2")[: len(discriminators)]
-    forward = {"G": autocast_call(g_fwd), **{n: autocast_call(d) for n, d in zip(names, d_fwds)}}
-    nets = Nets({"G": generator, **dict(zip(names, discriminators))}, forward=forward)
-    if progress is None:
-        progress = os.environ.get("TQDM_DISABLE", "") not in ("1", "true", "True")
-    times: list[float] = []
-    t0 = time.perf_counter()
-    snapshot(start)
-    bar = tqdm(range(start + 1, steps + 1), initial=start, total=steps, disable=not progress, desc=f"image GAN ({loss})")
-    for t in bar:
-        for _ in range(d_steps):
-            real = prepare(sample(batch_size))
-            z = torch.randn(len(real), latent_dim, device=dev)
+        g_fwd, d_fwds, compiled = generator, list(discriminators), False
+        if compile and start < steps:
+            mode = compile if isinstance(compile, str) else None
+            # Trial inputs of the training shapes, from a generator of their own (no draw from
+            # the training stream, so compiling does not change the run's random numbers).
+            z_example = torch.randn(batch_size, latent_dim, generator=torch.Generator().manual_seed(seed + 3)).to(dev)
+            generator.eval()
             with torch.no_grad():
-                fake = nets("G", z)
-            if fake.shape[1:] != real.shape[1:]:
-                raise ValueError(f"generated images have shape {tuple(fake.shape[1:])} but the data's are {tuple(real.shape[1:])}")
-            # Unchecked losses: the NaN check is `flush`'s, so nothing waits for the device here.
-            total, terms = discriminator_step_loss(method, nets, {"real": real, "fake": fake})
-            for opt in opt_ds:
-                opt.zero_grad(set_to_none=True)
-            total.backward()
-            for opt in opt_ds:
-                opt.step()
+                example = generator(z_example).contiguous(memory_format=fmt)
+            generator.train()
+            g_fwd, compiled = _maybe_compile(generator, z_example, autocast, mode)
+            if compiled:
+                d_fwds = [_maybe_compile(d, example, autocast, mode)[0] for d in discriminators]
 
-        if unroll:  # the look-ahead runs in float32 on D itself, from D's live Adam state
-            r = {"real": prepare(sample(batch_size)).float(), "z": torch.randn(batch_size, latent_dim, device=dev)}
-            g_loss = generator_step_loss(method, nets, r, adam=adam_state(opt_ds[0], dict(discriminator.named_parameters())))
-        else:
-            g_loss = generator_step_loss(method, nets, {"z": torch.randn(batch_size, latent_dim, device=dev)})
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        pending.append((t, torch.stack([terms["d_loss"].detach(), g_loss.detach(), terms["d_real"], terms["d_fake"], terms["d2_loss"].detach()])))
-        if t % check_every == 0 or t == steps:
-            flush()
-        snapshot(t)
-        times.append(time.perf_counter() - t0)
-        if progress and t % check_every == 0:
-            bar.set_postfix(d_loss=f"{rec['d_loss'][t - 1]:.3f}", g_loss=f"{rec['g_loss'][t - 1]:.3f}", refresh=False)
-        if path is not None and checkpoint_every and t % checkpoint_every == 0 and t < steps:
-            flush()
-            save(t)
-    flush()
-    if path is not None:
-        save(steps)
+        # The objective calls the compiled forward, under autocast, for the game's terms (losses in
+        # float32), and the modules themselves, in float32, for the penalties and the look-ahead.
+        def autocast_call(f):
+            def call(x):
+                with autocast():
+                    return f(x).float()
+            return call
 
-    wall = time.perf_counter() - t0
-    n_run = steps - start
-    rate = n_run / wall if n_run and wall > 0 else 0.0
-    return ImageHistory(
-        d_loss=rec["d_loss"], g_loss=rec["g_loss"], d_real=rec["d_real"], d_fake=rec["d_fake"],
-        snapshots=snapshots, wall_time_s=wall, d2_loss=rec["d2_loss"] if discriminator2 is not None else None,
-        start_step=start, step_times=np.asarray(times), steps_per_s=rate, images_per_s=rate * batch_size,
-        options={"device": str(dev), "amp": use_amp, "channels_last": bool(channels_last), "compiled": compiled, "check_every": check_every},
-    )  # fmt: skip
+        names = ("D", "D2")[: len(discriminators)]
+        forward = {"G": autocast_call(g_fwd), **{n: autocast_call(d) for n, d in zip(names, d_fwds)}}
+        nets = Nets({"G": generator, **dict(zip(names, discriminators))}, forward=forward)
+        if progress is None:
+            progress = os.environ.get("TQDM_DISABLE", "") not in ("1", "true", "True")
+        times: list[float] = []
+        t0 = time.perf_counter()
+        snapshot(start)
+        bar = tqdm(range(start + 1, steps + 1), initial=start, total=steps, disable=not progress, desc=f"image GAN ({loss})")
+        for t in bar:
+            for _ in range(d_steps):
+                real = prepare(sample(batch_size))
+                z = torch.randn(len(real), latent_dim, device=dev)
+                with torch.no_grad():
+                    fake = nets("G", z)
+                if fake.shape[1:] != real.shape[1:]:
+                    raise ValueError(f"generated images have shape {tuple(fake.shape[1:])} but the data's are {tuple(real.shape[1:])}")
+                # Unchecked losses: the NaN check is `flush`'s, so nothing waits for the device here.
+                total, terms = discriminator_step_loss(method, nets, {"real": real, "fake": fake})
+                for opt in opt_ds:
+                    opt.zero_grad(set_to_none=True)
+                total.backward()
+                for opt in opt_ds:
+                    opt.step()
+
+            if unroll:  # the look-ahead runs in float32 on D itself, from D's live Adam state
+                r = {"real": prepare(sample(batch_size)).float(), "z": torch.randn(batch_size, latent_dim, device=dev)}
+                g_loss = generator_step_loss(method, nets, r, adam=adam_state(opt_ds[0], dict(discriminator.named_parameters())))
+            else:
+                g_loss = generator_step_loss(method, nets, {"z": torch.randn(batch_size, latent_dim, device=dev)})
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            pending.append((t, torch.stack([terms["d_loss"].detach(), g_loss.detach(), terms["d_real"], terms["d_fake"], terms["d2_loss"].detach()])))
+            if t % check_every == 0 or t == steps:
+                flush()
+            snapshot(t)
+            times.append(time.perf_counter() - t0)
+            if progress and t % check_every == 0:
+                bar.set_postfix(d_loss=f"{rec['d_loss'][t - 1]:.3f}", g_loss=f"{rec['g_loss'][t - 1]:.3f}", refresh=False)
+            if path is not None and checkpoint_every and t % checkpoint_every == 0 and t < steps:
+                flush()
+                save(t)
+        flush()
+        if path is not None:
+            save(steps)
+
+        wall = time.perf_counter() - t0
+        n_run = steps - start
+        rate = n_run / wall if n_run and wall > 0 else 0.0
+        return ImageHistory(
+            d_loss=rec["d_loss"], g_loss=rec["g_loss"], d_real=rec["d_real"], d_fake=rec["d_fake"],
+            snapshots=snapshots, wall_time_s=wall, d2_loss=rec["d2_loss"] if discriminator2 is not None else None,
+            start_step=start, step_times=np.asarray(times), steps_per_s=rate, images_per_s=rate * batch_size,
+            options={"device": str(dev), "amp": use_amp, "channels_last": bool(channels_last), "compiled": compiled, "check_every": check_every},
+        )  # fmt: skip

@@ -41,11 +41,11 @@ LOSSES = ("minimax", "non_saturating", "lsgan", "wgan", "hinge")
 TWO_DISCRIMINATOR_LOSSES = ("minimax", "non_saturating", "hinge", "wgan")
 
 
-def _check(kind: str, **logits: torch.Tensor) -> None:
+def _check(loss: str, **logits: torch.Tensor) -> None:
     # Types and names only: a data-dependent check (NaN) would wait for the device and is
     # not allowed under torch.func.vmap; the training loops guard against NaN instead.
-    if kind not in LOSSES:
-        raise ValueError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
     for name, x in logits.items():
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
@@ -53,7 +53,7 @@ def _check(kind: str, **logits: torch.Tensor) -> None:
             raise ValueError(f"{name} is empty")
 
 
-def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(loss: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     r"""The discriminator's (critic's) loss, to minimise; means over the batch.
 
     - ``"minimax"``, ``"non_saturating"``: the negated value function,
@@ -67,7 +67,7 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
 
     Parameters
     ----------
-    kind : one of ``LOSSES``
+    loss : one of ``LOSSES``
     real_logits, fake_logits : tensor
         Discriminator outputs (logits or raw critic values) on real and generated samples.
 
@@ -75,17 +75,17 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
     --------
     generator_loss; Chapter 01 (the game) and Chapter 04 (vanishing gradients).
     """
-    _check(kind, real_logits=real_logits, fake_logits=fake_logits)
-    if kind in ("minimax", "non_saturating"):
+    _check(loss, real_logits=real_logits, fake_logits=fake_logits)
+    if loss in ("minimax", "non_saturating"):
         return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-    if kind == "lsgan":
+    if loss == "lsgan":
         return ((real_logits - 1) ** 2).mean() + (fake_logits**2).mean()
-    if kind == "wgan":
+    if loss == "wgan":
         return -real_logits.mean() + fake_logits.mean()
     return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
 
 
-def generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
+def generator_loss(loss: str, fake_logits: torch.Tensor) -> torch.Tensor:
     r"""The generator's loss, to minimise; a mean over the batch.
 
     - ``"minimax"`` (saturating): :math:`\E\log(1 - D(G(z))) = -\E\,\mathrm{softplus}(a)`;
@@ -101,12 +101,12 @@ def generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     --------
     discriminator_loss; Chapter 01 and Chapter 04.
     """
-    _check(kind, fake_logits=fake_logits)
-    if kind == "minimax":
+    _check(loss, fake_logits=fake_logits)
+    if loss == "minimax":
         return -F.softplus(fake_logits).mean()
-    if kind == "non_saturating":
+    if loss == "non_saturating":
         return F.softplus(-fake_logits).mean()
-    if kind == "lsgan":
+    if loss == "lsgan":
         return ((fake_logits - 1) ** 2).mean()
     return -fake_logits.mean()
 
@@ -184,7 +184,7 @@ def d2gan_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, beta: flo
 
 def dual_discriminator_loss(
     d1_real: torch.Tensor, d1_fake: torch.Tensor, d2_real: torch.Tensor, d2_fake: torch.Tensor,
-    kind: str = "non_saturating",
+    loss: str = "non_saturating",
 ) -> torch.Tensor:
     r"""Loss of the two discriminators of a two-discriminator GAN (after Zhang, Li & Yu 2018).
 
@@ -195,7 +195,7 @@ def dual_discriminator_loss(
         \mathcal L_{D_1} + \mathcal L_{D_2} = \mathcal L_D\big(a_1(x), a_1(G(z))\big)
         + \mathcal L_D\big(a_2(G(z)), a_2(x)\big),
 
-    with :math:`\mathcal L_D` = :func:`discriminator_loss` of ``kind``. For the logistic
+    with :math:`\mathcal L_D` = :func:`discriminator_loss` of ``loss``. For the logistic
     losses, with :math:`D_k = \sigma(a_k)`, this is :math:`-V` for the value function
     :math:`V = \E\log D_1(x) + \E\log(1 - D_1(G(z))) + \E\log D_2(G(z)) + \E\log(1 - D_2(x))`
     (:func:`gan_notes.theory.dual_value_function`).
@@ -204,19 +204,17 @@ def dual_discriminator_loss(
     ----------
     d1_real, d1_fake, d2_real, d2_fake : tensor
         Logits of the two discriminators on a real and a generated batch.
-    kind : one of ``TWO_DISCRIMINATOR_LOSSES``
+    loss : one of ``TWO_DISCRIMINATOR_LOSSES``
 
     See also
     --------
     dual_generator_loss; Chapter 07 (the loss zoo), Chapter 12.
     """
-    if kind not in TWO_DISCRIMINATOR_LOSSES:
-        raise ValueError(f"a second discriminator needs a loss with L_D(r, f) = L_D(-f, -r) "
-                         f"({', '.join(TWO_DISCRIMINATOR_LOSSES)}), got {kind!r}")
-    return discriminator_loss(kind, d1_real, d1_fake) + discriminator_loss(kind, d2_fake, d2_real)
+    _check_two(loss)
+    return discriminator_loss(loss, d1_real, d1_fake) + discriminator_loss(loss, d2_fake, d2_real)
 
 
-def dual_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+def dual_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, loss: str = "non_saturating") -> torch.Tensor:
     r"""Generator loss of a two-discriminator GAN: :math:`\mathcal L_G(a_1(G(z))) + \mathcal L_G(-a_2(G(z)))`.
 
     G fools :math:`D_1` (which calls real data positive) and :math:`D_2` (which calls generated
@@ -229,10 +227,14 @@ def dual_generator_loss(d1_fake: torch.Tensor, d2_fake: torch.Tensor, kind: str 
     --------
     dual_discriminator_loss; Chapter 07.
     """
-    if kind not in TWO_DISCRIMINATOR_LOSSES:
+    _check_two(loss)
+    return generator_loss(loss, d1_fake) + generator_loss(loss, -d2_fake)
+
+
+def _check_two(loss: str) -> None:
+    if loss not in TWO_DISCRIMINATOR_LOSSES:
         raise ValueError(f"a second discriminator needs a loss with L_D(r, f) = L_D(-f, -r) "
-                         f"({', '.join(TWO_DISCRIMINATOR_LOSSES)}), got {kind!r}")
-    return generator_loss(kind, d1_fake) + generator_loss(kind, -d2_fake)
+                         f"({', '.join(TWO_DISCRIMINATOR_LOSSES)}), got {loss!r}")
 
 
 def began_reconstruction(v: torch.Tensor, v_rec: torch.Tensor) -> torch.Tensor:

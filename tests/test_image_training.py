@@ -202,7 +202,7 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     ckpt = tmp_path / "w.pt"
     _run(steps=2, checkpoint_path=ckpt)
     state = torch.load(ckpt, weights_only=True)
-    assert state["step"] == 2 and state["format"] == "gan_notes.image_training/2"
+    assert state["step"] == 2 and state["format"] == "gan_notes.image_training/3"
     assert set(state) >= {"models", "optimizers", "rng", "sampler", "history", "config"}
     assert state["history"]["d_loss"].shape == (2,) and isinstance(state["history"]["samples"][0], torch.Tensor)
 
@@ -363,7 +363,7 @@ def test_nan_guard(value, bad_from, match, check_every):
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"steps": -1}, ValueError, "steps"),
         ({"sample_steps": (-1,)}, ValueError, "sample_steps"),
-        ({"lr": 0.0}, ValueError, "learning rates"),
+        ({"lr_g": 0.0}, ValueError, "learning rates"),
         ({"batch_size": 41}, ValueError, "exceeds the 40 images"),
         ({"data": np.zeros((8, 1, 28, 28))}, TypeError, "torch.from_numpy"),
         ({"data": torch.zeros(8, 28, 28)}, ValueError, r"\(N, C, H, W\)"),
@@ -435,7 +435,7 @@ def test_two_discriminator_wiring_uses_the_dual_losses(loss):
     d2 = float(dual_discriminator_loss(a1, a1, a2, a2)) - d1
     np.testing.assert_allclose(h.d_loss, d1, rtol=1e-6)
     np.testing.assert_allclose(h.d2_loss, d2, rtol=1e-6)
-    np.testing.assert_allclose(h.g_loss, float(dual_generator_loss(a1, a2, kind=loss)), rtol=1e-6)
+    np.testing.assert_allclose(h.g_loss, float(dual_generator_loss(a1, a2, loss=loss)), rtol=1e-6)
 
 
 @pytest.mark.parametrize(

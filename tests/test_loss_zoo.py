@@ -131,11 +131,11 @@ def test_dual_generator_losses():
     d1, d2 = torch.sigmoid(a1), torch.sigmoid(a2)
     # eq. (6): -E log D1 - E log(1 - D2); eq. (5): E log(1 - D1) + E log D2
     torch.testing.assert_close(dual_generator_loss(a1, a2), -(torch.log(d1) + torch.log(1 - d2)).mean())
-    torch.testing.assert_close(dual_generator_loss(a1, a2, kind="minimax"), (torch.log(1 - d1) + torch.log(d2)).mean())
+    torch.testing.assert_close(dual_generator_loss(a1, a2, loss="minimax"), (torch.log(1 - d1) + torch.log(d2)).mean())
     # The minimax G loss is the G part of V: with the D part fixed, L_D = -V moves opposite.
     ar = torch.tensor([0.3, -0.2])
     base = dual_discriminator_loss(ar, a1, ar, a2) - dual_discriminator_loss(ar, 0 * a1 - 100, ar, 0 * a2 + 100)
-    torch.testing.assert_close(dual_generator_loss(a1, a2, kind="minimax"), -base, atol=1e-4, rtol=0)
+    torch.testing.assert_close(dual_generator_loss(a1, a2, loss="minimax"), -base, atol=1e-4, rtol=0)
 
 
 def test_two_discriminator_losses_under_vmap():
