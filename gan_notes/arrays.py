@@ -1,6 +1,6 @@
 """Shared input handling: accept NumPy arrays or torch tensors, validate, return the same kind.
 
-Private to the package; public functions document what they accept.
+The package's array functions use these; their own docstrings say what they accept.
 """
 
 from __future__ import annotations
@@ -108,3 +108,8 @@ def check_dx(dx: float) -> float:
     if not np.isfinite(dx) or dx <= 0:
         raise ValueError(f"dx must be a positive finite number, got {dx}")
     return dx
+
+
+def array_sum(x: Array) -> Array:
+    """Sum of all entries, of the input's kind: a torch tensor (differentiable) or a NumPy value."""
+    return x.sum() if isinstance(x, torch.Tensor) else np.sum(x)

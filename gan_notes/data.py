@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_notes._download import ChecksumError, DataUnavailableError, fetch, md5sum, verify
+from gan_notes.download import ChecksumError, DataUnavailableError, fetch, md5sum, verify
 
 __all__ = [
     "ENV_DATA",

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy import special
 
-from gan_notes._arrays import (
+from gan_notes.arrays import (
     Array,
     as_arrays,
     check_dx,
@@ -25,10 +25,12 @@ from gan_notes._arrays import (
     check_nonnegative,
     check_probability,
     check_same_shape,
+    array_sum,
     total,
 )
 
 __all__ = [
+    "rel_entr",
     "kl",
     "js",
     "tv",
@@ -51,8 +53,15 @@ def _pair(p, q, dx):
     return p, q, dx
 
 
-def _rel_entr(p: Array, q: Array) -> Array:
-    """Elementwise p log(p/q) with 0 log(0/q) = 0 and p log(p/0) = inf for p > 0."""
+def rel_entr(p: Array, q: Array) -> Array:
+    r"""Elementwise :math:`p \log(p/q)`, with :math:`0 \log(0/q) = 0` and :math:`p \log(p/0) = \infty`
+    for :math:`p > 0`: the integrand of :func:`kl` (``scipy.special.rel_entr`` for NumPy input;
+    in torch, differentiable, with finite gradients where :math:`p = 0`).
+
+    See also
+    --------
+    kl, js; Chapter 02 (divergences).
+    """
     if not isinstance(p, torch.Tensor):
         return special.rel_entr(p, q)
     pos = p > 0
@@ -60,10 +69,6 @@ def _rel_entr(p: Array, q: Array) -> Array:
     p_safe = torch.where(pos, p, torch.ones_like(p))
     q_safe = torch.where(pos, q, torch.ones_like(q))
     return torch.where(pos, p_safe * (torch.log(p_safe) - torch.log(q_safe)), torch.zeros_like(p))
-
-
-def _sum(x: Array) -> Array:
-    return x.sum() if isinstance(x, torch.Tensor) else np.sum(x)
 
 
 def kl(p: Array, q: Array, dx: float = 1.0) -> Array:
@@ -91,7 +96,7 @@ def kl(p: Array, q: Array, dx: float = 1.0) -> Array:
     Chapter 02 (divergences); ``scipy.stats.entropy`` is the oracle in the tests.
     """
     p, q, dx = _pair(p, q, dx)
-    return _sum(_rel_entr(p, q)) * dx
+    return array_sum(rel_entr(p, q)) * dx
 
 
 def js(p: Array, q: Array, dx: float = 1.0) -> Array:
@@ -109,7 +114,7 @@ def js(p: Array, q: Array, dx: float = 1.0) -> Array:
     # p log(p/m) = (1/2) (2p) log(2p / (p+q)): unlike m = (p+q)/2, which rounds to 0 for
     # the smallest subnormal p (and would give inf), p + q > 0 wherever p > 0.
     s = p + q
-    return 0.25 * dx * (_sum(_rel_entr(2 * p, s)) + _sum(_rel_entr(2 * q, s)))
+    return 0.25 * dx * (array_sum(rel_entr(2 * p, s)) + array_sum(rel_entr(2 * q, s)))
 
 
 def tv(p: Array, q: Array, dx: float = 1.0) -> Array:
@@ -121,7 +126,7 @@ def tv(p: Array, q: Array, dx: float = 1.0) -> Array:
     """
     p, q, dx = _pair(p, q, dx)
     diff = (p - q).abs() if isinstance(p, torch.Tensor) else np.abs(p - q)
-    return 0.5 * dx * _sum(diff)
+    return 0.5 * dx * array_sum(diff)
 
 
 def chi2(p: Array, q: Array, dx: float = 1.0) -> Array:
@@ -190,7 +195,7 @@ def f_divergence(
         outside = where(p > 0, zero + math.inf, zero)
     else:
         outside = p * slope_at_infinity
-    return dx * _sum(where(q_pos, inside, outside))
+    return dx * array_sum(where(q_pos, inside, outside))
 
 
 def _xlogx(t: Array) -> Array:
@@ -266,8 +271,8 @@ def wasserstein1(p: Array, q: Array, x: Array) -> Array:
             )
     torch_in = isinstance(p, torch.Tensor)
     cumsum = torch.cumsum if torch_in else np.cumsum
-    cdf_gap = cumsum(p / _sum(p), 0) - cumsum(q / _sum(q), 0)
-    return _sum(_abs(cdf_gap[:-1]) * steps)
+    cdf_gap = cumsum(p / array_sum(p), 0) - cumsum(q / array_sum(q), 0)
+    return array_sum(_abs(cdf_gap[:-1]) * steps)
 
 
 def wasserstein1_samples(a: Array, b: Array) -> Array:

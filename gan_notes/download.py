@@ -1,7 +1,7 @@
 """Fetching files safely: download from mirrors, write atomically, verify the MD5.
 
-Private to the package: :mod:`gan_notes.data` re-exports the two error types and
-:func:`md5sum`. Tests replace ``urlopen`` here with a fake; nothing downloads in tests.
+:mod:`gan_notes.data` loads data sets with it and raises its two error types. Tests replace
+``urlopen`` here with a fake; nothing downloads in tests.
 """
 
 from __future__ import annotations

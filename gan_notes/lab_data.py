@@ -16,16 +16,16 @@ from scipy import special
 from gan_notes.divergences import js
 from gan_notes.toy import Mixture, grid, ring
 
-__all__ = ["DATASETS", "LIM", "dataset", "cell_masses", "grid_js"]
+__all__ = ["LAB_DATASETS", "LIM", "dataset", "cell_masses", "grid_js"]
 
 #: Data sets of the lab, all :class:`~gan_notes.toy.Mixture` s inside the square [-2, 2]^2.
-DATASETS = ("line", "ring", "grid", "overlapping", "disjoint")
+LAB_DATASETS = ("line", "ring", "grid", "overlapping", "disjoint")
 #: Half-width of the square shown by the views and covered by the JS grid.
 LIM = 2.0
 
 
 def dataset(name: str) -> Mixture:
-    r"""One of the lab's data sets, by name (see ``DATASETS``).
+    r"""One of the lab's data sets, by name (see ``LAB_DATASETS``).
 
     - ``"line"``: 13 Gaussians (:math:`\sigma = 0.08`) spaced 0.25 apart along a diagonal
       segment, overlapping into a thin 1-D manifold;
@@ -49,7 +49,7 @@ def dataset(name: str) -> Mixture:
         return Mixture([[-0.4, 0.0], [0.4, 0.0]], 0.35)
     if name == "disjoint":
         return Mixture([[-1.2, -0.8], [1.2, -0.8], [0.0, 1.2]], 0.1)
-    raise ValueError(f"unknown data {name!r}; valid: {', '.join(DATASETS)}")
+    raise ValueError(f"unknown data {name!r}; valid: {', '.join(LAB_DATASETS)}")
 
 
 def cell_masses(data: Mixture, lim: float = LIM, bins: int = 40) -> np.ndarray:

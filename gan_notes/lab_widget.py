@@ -31,8 +31,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gan_notes.lab import DATASETS, LIM, LOGISTIC, REGULARISERS, Lab
+from gan_notes.lab import LOGISTIC, Lab
+from gan_notes.lab_data import LAB_DATASETS, LIM
 from gan_notes.losses import LOSSES
+from gan_notes.penalties import PENALTIES
 from gan_notes.plotting import smooth
 from gan_notes.train import TrainingDiverged
 
@@ -234,9 +236,10 @@ class LabWidget:
     lab : Lab
     view : LabFigure
     controls : dict name -> widget
-        One per setting of the lab (``data``, ``loss``, ``regulariser``, ``d_steps``,
-        ``g_steps``, ``lr_d``, ``lr_g``, ``unroll``, ``batch_size``, ``penalty_weight``,
-        ``noise_std``, ``seed``), plus ``steps_per_frame``.
+        One per setting of the lab (``data``, ``loss``, ``penalty`` (a dropdown whose
+        ``"none"`` is ``None``), ``spectral_norm`` (a checkbox), ``instance_noise`` (a slider,
+        0 = off), ``d_steps``, ``g_steps``, ``lr_d``, ``lr_g``, ``unroll``, ``batch_size``,
+        ``penalty_weight``, ``seed``), plus ``steps_per_frame``.
     play, step_button, reset_button, image, status, ui
         The timer, the buttons, the figure's ``Image``, a status line and the whole layout.
     dropped : int
@@ -268,9 +271,13 @@ class LabWidget:
 
         batches = sorted({16, 32, 64, 128, 256, 512, s["batch_size"]})
         self.controls = {
-            "data": w.Dropdown(options=DATASETS, value=s["data"], description="data"),
+            "data": w.Dropdown(options=LAB_DATASETS, value=s["data"], description="data"),
             "loss": w.Dropdown(options=LOSSES, value=s["loss"], description="loss"),
-            "regulariser": w.Dropdown(options=REGULARISERS, value=s["regulariser"], description="regulariser", **wide),
+            "penalty": w.Dropdown(options=[("none", None), *((p, p) for p in PENALTIES)], value=s["penalty"],
+                                  description="penalty", **wide),
+            "spectral_norm": w.Checkbox(value=s["spectral_norm"], description="spectral norm", indent=False),
+            "instance_noise": w.FloatSlider(value=s["instance_noise"], min=0, max=max(1.0, s["instance_noise"]), step=0.01,
+                                            description="instance noise", **wide),
             "d_steps": w.IntSlider(value=s["d_steps"], min=1, max=max(10, s["d_steps"]), description="D steps", **wide),
             "g_steps": w.IntSlider(value=s["g_steps"], min=1, max=max(10, s["g_steps"]), description="G steps", **wide),
             "lr_d": log_slider("lr_d", -5, -1, "D learning rate"),
@@ -279,8 +286,6 @@ class LabWidget:
             "batch_size": w.Dropdown(options=batches, value=s["batch_size"], description="batch size", **wide),
             "penalty_weight": log_slider("penalty_weight", -2, 2, "penalty weight") if s["penalty_weight"] > 0
             else w.FloatText(value=0.0, description="penalty weight", **wide),
-            "noise_std": w.FloatSlider(value=s["noise_std"], min=0, max=max(1.0, s["noise_std"]), step=0.01,
-                                       description="noise std", **wide),
             "seed": w.BoundedIntText(value=s["seed"], min=0, max=max(10**6, s["seed"]), description="seed"),
             "steps_per_frame": w.IntSlider(value=steps_per_frame, min=1, max=max(100, steps_per_frame),
                                            description="steps per frame", **wide),
@@ -302,8 +307,9 @@ class LabWidget:
         column = lambda *names: w.VBox([c[n] for n in names])  # noqa: E731
         self.ui = w.VBox([
             w.HBox([self.play, self.step_button, self.reset_button, c["steps_per_frame"]]),
-            w.HBox([column("data", "loss", "regulariser", "seed"), column("d_steps", "g_steps", "unroll", "batch_size"),
-                    column("lr_d", "lr_g", "penalty_weight", "noise_std")]),
+            w.HBox([column("data", "loss", "penalty", "spectral_norm", "seed"),
+                    column("d_steps", "g_steps", "unroll", "batch_size"),
+                    column("lr_d", "lr_g", "penalty_weight", "instance_noise")]),
             self.image,
             self.status,
         ])

@@ -300,7 +300,8 @@ def generator_step_loss(method: Method, nets: Nets, r: Mapping[str, torch.Tensor
     elif m.unroll:
         if adam is None:
             raise ValueError("unroll needs D's live Adam state: pass adam=gan_notes.unrolled.adam_state(opt_d, ...)")
-        loss = losses.generator_loss(m.loss, _lookahead(m, nets, r["real"], fake, adam)(fake))
+        critic = _lookahead(m, nets, r["real"], fake, adam)  # D's game loss, without penalty or noise
+        loss = losses.generator_loss(m.loss, critic(d_input(m, fake, r.get("noise_fake"))))
     else:
         x = d_input(m, fake, r.get("noise_fake"))
         loss = losses.generator_loss(m.loss, nets("D", x))

@@ -16,15 +16,16 @@ import numpy as np
 import torch
 from scipy import special
 
-from gan_notes._arrays import (
+from gan_notes.arrays import (
     Array,
     as_arrays,
     check_dx,
     check_nonnegative,
     check_probability,
+    array_sum,
     check_same_shape,
 )
-from gan_notes.divergences import _rel_entr, _sum
+from gan_notes.divergences import rel_entr
 
 __all__ = [
     "optimal_discriminator",
@@ -113,7 +114,7 @@ def value_function(d: Array, p_data: Array, p_g: Array, dx: float = 1.0) -> Arra
     check_probability("p_data", p_data, dx)
     check_probability("p_g", p_g, dx)
     with np.errstate(divide="ignore"):
-        return dx * (_sum(_xlogy(p_data, d)) + _sum(_xlogy(p_g, 1 - d)))
+        return dx * (array_sum(_xlogy(p_data, d)) + array_sum(_xlogy(p_g, 1 - d)))
 
 
 def js_decomposition(p_g: Array, p_data: Array, dx: float = 1.0) -> dict[str, Array]:
@@ -146,8 +147,8 @@ def js_decomposition(p_g: Array, p_data: Array, dx: float = 1.0) -> dict[str, Ar
     # (1/2) KL(p||m) written with 2p and p_g + p_data = 2m, which cannot underflow to 0
     # where p > 0 (as in divergences.js).
     s = p_g + p_data
-    quality = 0.25 * dx * _sum(_rel_entr(2 * p_g, s))
-    coverage = 0.25 * dx * _sum(_rel_entr(2 * p_data, s))
+    quality = 0.25 * dx * array_sum(rel_entr(2 * p_g, s))
+    coverage = 0.25 * dx * array_sum(rel_entr(2 * p_data, s))
     return {"quality": quality, "coverage": coverage, "js": quality + coverage}
 
 

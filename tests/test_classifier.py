@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from gan_notes import classifier as C
-from gan_notes import _download, data
+from gan_notes import data, download
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def sandbox(tmp_path, monkeypatch):
     def offline(url, timeout=None):
         raise URLError("no network (test)")
 
-    monkeypatch.setattr(_download, "urlopen", offline)
+    monkeypatch.setattr(download, "urlopen", offline)
     root = tmp_path / "data"
     (root / "mnist").mkdir(parents=True)
 

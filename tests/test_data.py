@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_notes import _download, data
+from gan_notes import data, download
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def offline(monkeypatch):
         calls.append(url)
         raise URLError("no network (test)")
 
-    monkeypatch.setattr(_download, "urlopen", fake)
+    monkeypatch.setattr(download, "urlopen", fake)
     return calls
 
 
@@ -207,7 +207,7 @@ def serve(monkeypatch, files: dict[str, bytes], calls: list):
             raise URLError(f"404 {url}")
         return FakeResponse(files[name])
 
-    monkeypatch.setattr(_download, "urlopen", fake)
+    monkeypatch.setattr(download, "urlopen", fake)
 
 
 def test_download_writes_atomically_and_verifies(tmp_path, monkeypatch):
@@ -224,7 +224,7 @@ def test_download_writes_atomically_and_verifies(tmp_path, monkeypatch):
         replaced.append((Path(src), Path(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(_download.os, "replace", spy)
+    monkeypatch.setattr(download.os, "replace", spy)
     calls = []
     serve(monkeypatch, blobs, calls)
     x, y = data.load_mnist("test", root=tmp_path)
@@ -251,8 +251,8 @@ def test_download_falls_back_to_next_mirror(tmp_path, monkeypatch):
             raise URLError("mirror down")
         return FakeResponse(blob)
 
-    monkeypatch.setattr(_download, "urlopen", fake)
-    _download.fetch(tmp_path / name, [m + name for m in data.MNIST_MIRRORS], md5(blob), True, "")
+    monkeypatch.setattr(download, "urlopen", fake)
+    download.fetch(tmp_path / name, [m + name for m in data.MNIST_MIRRORS], md5(blob), True, "")
     assert (tmp_path / name).read_bytes() == blob and len(calls) == 2
 
 
@@ -260,7 +260,7 @@ def test_read_only_folder_is_unavailable_not_a_crash(tmp_path, monkeypatch, offl
     def read_only(*args, **kwargs):
         raise PermissionError("read-only file system")
 
-    monkeypatch.setattr(_download.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(download.tempfile, "TemporaryFile", read_only)
     with pytest.raises(data.DataUnavailableError, match="cannot be downloaded into"):
         data.load_mnist("test", root=tmp_path)
     assert offline == []
