@@ -20,7 +20,7 @@ import math
 import os
 from collections.abc import Sequence
 
-import numpy as np
+from gan_notes.stats import mean_se
 
 __all__ = ["PUBLISHED", "GOALS", "FIELDS", "RESULTS_PATH", "save_results", "load_results", "summary", "goals"]
 
@@ -100,15 +100,6 @@ def load_results(path: str | os.PathLike | None = None) -> dict:
     return {"metadata": raw["metadata"], "rows": rows}
 
 
-def _mean_se(values: Sequence[float]) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return math.nan, math.nan
-    if not np.isfinite(v).all():  # an inf KL (no high-quality sample) makes the mean inf
-        return (math.inf if np.isinf(v).any() and not np.isnan(v).any() else math.nan), math.nan
-    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan)
-
-
 def summary(rows, metrics: Sequence[str] = ("modes", "high_quality", "kl", "precision", "recall")) -> dict:
     r"""Mean ± standard error per cell over the seeds that did not diverge.
 
@@ -139,7 +130,7 @@ def summary(rows, metrics: Sequence[str] = ("modes", "high_quality", "kl", "prec
     out = {}
     for key, rs in cells.items():
         ok = [r for r in rs if not r["diverged"]]
-        out[key] = {m: _mean_se([r[m] for r in ok]) for m in metrics}
+        out[key] = {m: tuple(mean_se([r[m] for r in ok])[:2]) for m in metrics}
         out[key]["n"], out[key]["diverged"] = len(ok), len(rs) - len(ok)
     return out
 

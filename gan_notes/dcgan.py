@@ -4,7 +4,8 @@ r"""Convolutional GANs for images (chapters 11 and 12): DCGAN for 28×28, a two-
   (Radford et al. 2016) for 28×28 images with 1 channel (MNIST) or 3 (Stacked MNIST). The
   discriminator's width is a fraction of the generator's (full, ½, ¼: the D sizes of
   PacGAN's Table 3, Lin et al. 2018) and it can *pack* :math:`m` samples, concatenated along
-  channels, into one decision.
+  channels, into one decision; :class:`MDDiscriminator28` adds minibatch discrimination to
+  its linear head.
 - :func:`twodisc_models`: G, D1 and D2 of the 32×32 (CIFAR-10) two-discriminator GAN of
   Zhang, Li & Yu 2018 (the book's "seed-003 architecture"), with the switches of its
   ablations (:data:`TWODISC_VARIANTS`).
@@ -30,6 +31,7 @@ from gan_notes.remedies import MinibatchDiscrimination
 __all__ = [
     "Generator28",
     "Discriminator28",
+    "MDDiscriminator28",
     "dcgan_generator",
     "dcgan_discriminator",
     "Generator32",
@@ -136,6 +138,53 @@ class Discriminator28(nn.Module):
             # (n, C, H, W) -> (n/m, m*C, H, W): consecutive images become one pack.
             x = x.reshape(x.shape[0] // self.pack, self.pack * self.channels, 28, 28)
         return self.net(x)
+
+
+class MDDiscriminator28(nn.Module):
+    r"""A DCGAN discriminator with minibatch discrimination before its linear head.
+
+    The convolutional body :math:`f` of ``base`` (everything up to and including its
+    ``Flatten``) gives features :math:`f(x_i) \in \R^A`;
+    :class:`~gan_notes.remedies.MinibatchDiscrimination` appends, for each sample, how close it
+    is to the rest of the batch, :math:`o(x_i)_b = \sum_{j \ne i} \exp(-\|M_{i,b} - M_{j,b}\|_1)`
+    with :math:`M_i = f(x_i)\,T` (``n_kernels`` kernels of dimension ``kernel_dim``), and a new
+    linear head maps :math:`[f(x_i); o(x_i)] \in \R^{A + K}` to one logit (Salimans et al.
+    2016). The body's modules are ``base``'s own (shared, not copied); ``base``'s head is not
+    used. Parameters are created in the order ``T``, then the head, from torch's global
+    random state.
+
+    Parameters
+    ----------
+    base : Discriminator28
+        Unpacked (``pack=1``): a sample's decision must depend on the batch through
+        :math:`o` only.
+    n_kernels : int
+        *K*, similarity features per sample (50 in Salimans et al.).
+    kernel_dim : int
+        *C*, the dimension in which samples are compared (5 in Salimans et al.).
+
+    See also
+    --------
+    dcgan_discriminator, gan_notes.models.mlp_md (the toy version); Chapter 11 (the MD runs).
+    """
+
+    image_size = 28
+
+    def __init__(self, base: Discriminator28, n_kernels: int = 50, kernel_dim: int = 5):
+        super().__init__()
+        if not isinstance(base, Discriminator28):
+            raise TypeError(f"base must be a Discriminator28 (dcgan_discriminator), got {type(base).__name__}")
+        if base.pack != 1:
+            raise ValueError(f"base must be unpacked (pack=1), got pack={base.pack}")
+        self.channels = base.channels
+        self.body = base.net[:-1]  # everything up to and including Flatten
+        n_features = base.net[-1].in_features
+        self.md = MinibatchDiscrimination(n_features, _positive_int("n_kernels", n_kernels), _positive_int("kernel_dim", kernel_dim))
+        self.head = nn.Linear(n_features + n_kernels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(x, self.channels, 28)
+        return self.head(self.md(self.body(x)))
 
 
 def dcgan_generator(channels: int = 1, latent_dim: int = 100, width: int = 64) -> Generator28:

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from gan_notes import lipschitz, losses
 from gan_notes.methods import SeedLosses, build_networks
-from gan_notes.metrics import mode_coverage, prdc
+from gan_notes.metrics import mode_coverage, nearest_counts, prdc
 from gan_notes.objective import Method
 from gan_notes.train import TrainingDiverged
 
@@ -454,8 +454,7 @@ def _coverage(ens, gen, fixed_z, data) -> dict:
         ok = bool(ens.alive[i]) and bool(torch.isfinite(x[i]).all())
         if ok:
             mc = mode_coverage(x[i], data.centers, std)
-            nearest = torch.cdist(x[i].to(data.centers.dtype), data.centers).argmin(dim=1)
-            mc["nearest_counts"] = torch.bincount(nearest, minlength=k).tolist()
+            mc["nearest_counts"] = nearest_counts(x[i], data.centers)
         else:
             mc = {"modes": math.nan, "high_quality": math.nan, "kl": math.nan,
                   "counts": [math.nan] * k, "nearest_counts": [math.nan] * k}

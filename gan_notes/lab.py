@@ -29,7 +29,7 @@ import torch
 from gan_notes import validate
 from gan_notes.lab_data import LAB_DATASETS, LIM, dataset, grid_js
 from gan_notes.lipschitz import apply_spectral_norm
-from gan_notes.losses import LOSSES, generator_loss
+from gan_notes.losses import LOGISTIC, LOSSES, generator_loss
 from gan_notes.metrics import mode_coverage
 from gan_notes.models import mlp
 from gan_notes.objective import Method, Nets, discriminator_step_loss, generator_step_loss
@@ -37,10 +37,9 @@ from gan_notes.penalties import PENALTIES
 from gan_notes.train import TrainingDiverged
 from gan_notes.unrolled import adam_state
 
-__all__ = ["LOGISTIC", "LabHistory", "Lab"]
+__all__ = ["LabHistory", "Lab"]
 
 #: Losses whose discriminator outputs a logit, shown as D(x) = sigmoid(logit).
-LOGISTIC = ("minimax", "non_saturating")
 # Settings that change the networks or the data: changing one restarts the run.
 _STRUCTURAL = ("data", "seed", "hidden", "spectral_norm")
 

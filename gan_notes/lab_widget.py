@@ -31,7 +31,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gan_notes.lab import LOGISTIC, Lab
+from gan_notes.lab import Lab
+from gan_notes.losses import LOGISTIC
 from gan_notes.lab_data import LAB_DATASETS, LIM
 from gan_notes.losses import LOSSES
 from gan_notes.penalties import PENALTIES

@@ -2,7 +2,8 @@ r"""Lipschitz constraints on the critic (Chapter 08).
 
 - the spectral norm by power iteration, written out (:func:`spectral_norm`) and as the pure
   one-step update that spectral normalisation uses in training (:func:`spectral_normalize`,
-  the same computation as ``torch.nn.utils.parametrizations.spectral_norm``);
+  the same computation as ``torch.nn.utils.parametrizations.spectral_norm``), and that
+  parametrization applied to every layer of a network (:func:`apply_spectral_norm`);
 - the product bound on a network's Lipschitz constant (:func:`lipschitz_upper_bound`) and
   the measured input-gradient norms (:func:`gradient_norms`);
 - weight clipping (:func:`clip_weights_`) and how much of the weight mass piles up at the
@@ -25,11 +26,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import grad
 
-from gan_notes._arrays import Array
+from gan_notes.arrays import Array
+from gan_notes.validate import integer
 
 __all__ = [
     "spectral_norm",
     "spectral_normalize",
+    "apply_spectral_norm",
     "lipschitz_upper_bound",
     "gradient_norms",
     "clip_weights_",
@@ -162,6 +165,52 @@ def spectral_normalize(W: torch.Tensor, v: torch.Tensor, n_iter: int = 1, eps: f
     return W / sigma, v
 
 
+#: The layers :func:`apply_spectral_norm` normalises.
+_SN_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def apply_spectral_norm(net: nn.Module, n_power_iterations: int = 1) -> nn.Module:
+    r"""Spectral normalisation of a whole network (Miyato et al. 2018), in place.
+
+    Every ``nn.Linear`` and convolution (``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d``) of
+    ``net``, visited in the order of ``net.modules()``, gets
+    ``torch.nn.utils.parametrizations.spectral_norm``: its weight is used as
+
+    .. math::
+        ar W = W / \sigma(W),
+
+    with :math:`\sigma(W)` estimated by ``n_power_iterations`` power-iteration steps per
+    training-mode forward pass (:func:`spectral_normalize` is that step, written out).
+    With 1-Lipschitz activations the network is then at most 1-Lipschitz
+    (:func:`lipschitz_upper_bound`). Layers whose weight is already parametrized are left
+    as they are, so a second call does not normalise twice; other modules (biases, batch norm,
+    minibatch discrimination) are untouched.
+
+    Parameters
+    ----------
+    net : nn.Module
+    n_power_iterations : int
+        Power-iteration steps per forward pass (torch's default, 1).
+
+    Returns
+    -------
+    nn.Module
+        ``net`` itself.
+
+    See also
+    --------
+    spectral_normalize, lipschitz_upper_bound; Chapter 08 (spectral normalisation).
+    """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    n_power_iterations = integer("n_power_iterations", n_power_iterations)
+    layers = [m for m in net.modules() if isinstance(m, _SN_LAYERS)]
+    for m in layers:
+        if not nn.utils.parametrize.is_parametrized(m, "weight"):
+            nn.utils.parametrizations.spectral_norm(m, n_power_iterations=n_power_iterations)
+    return net
+
+
 # Lipschitz constants of the elementwise activations (max |f'|).
 def _activation_lipschitz(m: nn.Module) -> float | None:
     if isinstance(m, (nn.ReLU, nn.Tanh, nn.Identity, nn.Hardtanh)):
@@ -245,7 +294,7 @@ def gradient_norms(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tens
 
     See also
     --------
-    lipschitz_upper_bound; gan_notes.losses.gradient_penalty; Chapter 08.
+    lipschitz_upper_bound; gan_notes.penalties.gradient_penalty; Chapter 08.
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point torch tensor, got {type(x).__name__}")

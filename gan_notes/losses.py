@@ -22,6 +22,7 @@ __all__ = [
     "LOSSES",
     "discriminator_loss",
     "generator_loss",
+    "LOGISTIC",
     "TWO_DISCRIMINATOR_LOSSES",
     "d2gan_discriminator_loss",
     "d2gan_generator_loss",
@@ -35,6 +36,9 @@ __all__ = [
 
 #: Names accepted by :func:`discriminator_loss` and :func:`generator_loss`.
 LOSSES = ("minimax", "non_saturating", "lsgan", "wgan", "hinge")
+#: The losses whose D outputs a logit: :math:`D(x) = \sigma(a(x))` is a probability. The others
+#: (LSGAN, WGAN, hinge) score with a raw critic value.
+LOGISTIC = ("minimax", "non_saturating")
 #: The losses with :math:`\mathcal L_D(r, f) = \mathcal L_D(-f, -r)`: for these, a second
 #: discriminator whose positive class is the generated samples is D's game with negated
 #: logits (:func:`dual_discriminator_loss`). LSGAN's targets are not symmetric.

@@ -1,7 +1,9 @@
-"""Sample-based metrics for toy GANs: mode coverage (VEEGAN/PacGAN protocol) and
-precision / recall / density / coverage (Kynkäänniemi et al. 2019; Naeem et al. 2020).
+"""Sample-based metrics for toy GANs: mode coverage (VEEGAN/PacGAN protocol),
+precision / recall / density / coverage (Kynkäänniemi et al. 2019; Naeem et al. 2020), and
+mode hopping: where the generator's mass is (:func:`nearest_counts`) and how it moves between
+evaluations (:func:`mode_hopping`).
 
-Both take samples as NumPy arrays or torch tensors of shape (n, d) and return plain Python
+They take samples as NumPy arrays or torch tensors of shape (n, d) and return plain Python
 numbers in a dict, ready to print or to write into a results table.
 """
 
@@ -12,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["mode_coverage", "prdc"]
+__all__ = ["mode_coverage", "prdc", "nearest_counts", "mode_hopping"]
 
 
 def _points(name: str, x, dim: int | None = None) -> torch.Tensor:
@@ -152,4 +154,95 @@ def prdc(real, fake, k: int = 5) -> dict[str, float]:
         "recall": float(recall),
         "density": float(density),
         "coverage": float(coverage),
+    }
+
+
+def nearest_counts(samples, centers) -> list[int]:
+    r"""Samples per mode, each sample counted at its nearest center (no quality threshold).
+
+    .. math::
+        n(k) = \#\{i : \arg\min_j \|x_i - c_j\|_2 = k\}, \qquad \sum_k n(k) = n,
+
+    ties going to the center listed first. Unlike :func:`mode_coverage`'s ``counts``, every
+    sample counts, near a mode or not: :math:`n(k)/n` is where the generator's mass is.
+
+    Parameters
+    ----------
+    samples : array (n, d)
+    centers : array (K, d)
+
+    Returns
+    -------
+    list of K ints.
+
+    See also
+    --------
+    mode_hopping, mode_coverage; Chapter 06 (mode hopping) and Chapter 09.
+    """
+    c = _points("centers", centers)
+    x = _points("samples", samples, dim=c.shape[1])
+    return torch.bincount(torch.cdist(x, c).argmin(dim=1), minlength=c.shape[0]).tolist()
+
+
+def mode_hopping(counts) -> dict:
+    r"""How a generator's mass moves between modes over T evaluations (mode hopping).
+
+    With :math:`q_t(k) = n_t(k) / \sum_j n_t(j)` the share of samples nearest to mode
+    :math:`k` at evaluation :math:`t` (:func:`nearest_counts`, on a fixed batch of latents, so
+    that a change is a change of the generator):
+
+    - ``tv``: :math:`\TV_t = \tfrac12 \sum_k |q_t(k) - q_{t-1}(k)|`, :math:`t = 1, \dots, T-1`:
+      0 when the mass stays, 1 when it moves entirely to other modes;
+    - ``share``: :math:`\max_k q_t(k)`, and ``dominant``: the *dominant* mode
+      :math:`\arg\max_k q_t(k)` where it holds more than half of the mass
+      (:math:`q_t(k) > 1/2`), else -1;
+    - ``hops``: the number of times the dominant mode changes, counted over the evaluations
+      that have one (consecutive in that subsequence); without the majority rule an evenly
+      spread histogram would "hop" at every wobble of its largest bar;
+    - ``dominated``: the fraction of evaluations that have a dominant mode;
+    - ``churn``: the mean of :math:`\TV_t` over the second half, the pairs of evaluations
+      :math:`t - 1, t \ge \lfloor T/2 \rfloor` (NaN when T = 2: the second half has no pair).
+
+    Parameters
+    ----------
+    counts : array (T, K)
+        Samples per nearest mode at each of :math:`T \ge 2` evaluations (non-negative, each
+        row with a positive total).
+
+    Returns
+    -------
+    dict with ``tv`` (array T-1), ``share`` (array T), ``dominant`` (int array T), ``hops``
+    (int), ``dominated`` (float) and ``churn`` (float).
+
+    See also
+    --------
+    nearest_counts; Chapter 06 (the experiment on mode hopping) and Chapter 09 (the
+    hopping indicators).
+    """
+    if isinstance(counts, torch.Tensor):
+        counts = counts.detach().cpu().numpy()
+    try:
+        n = np.asarray(counts, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError("counts must be a numeric array of shape (T, K)") from err
+    if n.ndim != 2 or n.shape[0] < 2 or n.shape[1] < 1:
+        raise ValueError(f"counts must have shape (T, K) with T >= 2 evaluations, got {n.shape}")
+    if not np.isfinite(n).all() or (n < 0).any():
+        raise ValueError("counts must be finite and non-negative (a diverged run has NaN counts)")
+    total = n.sum(axis=1, keepdims=True)
+    if (total <= 0).any():
+        raise ValueError("counts has an evaluation with no samples (a row summing to 0)")
+    q = n / total
+    tv = 0.5 * np.abs(np.diff(q, axis=0)).sum(axis=1)
+    share = q.max(axis=1)
+    dominant = np.where(share > 0.5, q.argmax(axis=1), -1)
+    seq = dominant[dominant >= 0]
+    late = tv[n.shape[0] // 2:]
+    return {
+        "tv": tv,
+        "share": share,
+        "dominant": dominant,
+        "hops": int((seq[1:] != seq[:-1]).sum()),
+        "dominated": float(seq.size / n.shape[0]),
+        "churn": float(late.mean()) if late.size else math.nan,
     }

@@ -5,6 +5,8 @@ discrimination (:func:`mlp_md`), a residual MLP (:func:`residual_mlp`, :class:`R
 and BEGAN's autoencoder (:func:`autoencoder_mlp`). Every discriminator is an ``nn.Sequential``
 whose last module is its head, so ``D[:-1]`` gives its features
 (:func:`gan_notes.remedies.features`).
+
+:func:`generate` samples any generator, toy or convolutional, in chunks.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import torch
 from torch import nn
 
 from gan_notes.remedies import MinibatchDiscrimination
+from gan_notes.validate import integer
 
-__all__ = ["mlp", "mlp_md", "ResidualBlock", "residual_mlp", "autoencoder_mlp"]
+__all__ = ["mlp", "mlp_md", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -155,3 +158,67 @@ def autoencoder_mlp(dim: int, hidden: int = 128, code: int = 8, activation: str 
     """
     _check_dims(dim=dim, hidden=hidden, code=code)
     return nn.Sequential(mlp(dim, code, (hidden,), activation), mlp(code, dim, (hidden,), activation))
+
+
+def generate(
+    G: nn.Module, n: int, *, chunk: int = 1000, latent_dim: int | None = None, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    r"""Draw ``n`` samples :math:`x = G(z)`, :math:`z \sim \mathcal N(0, I)`, in chunks.
+
+    For evaluation: no gradients are recorded, and ``G`` runs in eval mode (batch norm uses
+    its running statistics and does not update them); ``G``'s mode before the call is
+    restored afterwards, also when an error interrupts it. The latents of each chunk of at
+    most ``chunk`` rows are drawn in turn, on ``G``'s device and in its parameters' dtype,
+    from ``generator`` or, without one, from torch's global random state (advanced, not
+    reseeded).
+
+    Parameters
+    ----------
+    G : nn.Module
+        Maps ``(m, latent_dim)`` latents to samples.
+    n : int
+        Number of samples, ``n >= 1``.
+    chunk : int
+        Latents per forward pass (bounds the memory).
+    latent_dim : int, optional
+        Defaults to ``G.latent_dim`` (the image generators of :mod:`gan_notes.dcgan` carry it).
+    generator : torch.Generator, optional
+        The random state of the latents.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, ...)`` on ``G``'s device, without gradient.
+
+    See also
+    --------
+    gan_notes.dcgan.dcgan_generator; Chapters 11 and 12.
+    """
+    if not isinstance(G, nn.Module):
+        raise TypeError(f"G must be a torch.nn.Module, got {type(G).__name__}")
+    n = integer("n", n)
+    chunk = integer("chunk", chunk)
+    latent_dim = getattr(G, "latent_dim", None) if latent_dim is None else latent_dim
+    if latent_dim is None:
+        raise ValueError("latent_dim is required: G has no latent_dim attribute")
+    latent_dim = integer("latent_dim", latent_dim)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    param = next((p for p in G.parameters() if p.is_floating_point()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None else torch.get_default_dtype()
+    was_training = G.training
+    G.eval()
+    try:
+        with torch.no_grad():
+            out = []
+            for start in range(0, n, chunk):
+                size = min(chunk, n - start)
+                if generator is None:
+                    z = torch.randn(size, latent_dim, device=device, dtype=dtype)
+                else:
+                    z = torch.randn(size, latent_dim, generator=generator, device=generator.device, dtype=dtype).to(device)
+                out.append(G(z))
+            return torch.cat(out)
+    finally:
+        G.train(was_training)

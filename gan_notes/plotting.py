@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-from gan_notes.losses import generator_loss
+from gan_notes.losses import LOGISTIC, generator_loss
+from gan_notes.validate import integer
 
 __all__ = ["samples", "discriminator_field", "densities_1d", "mode_histogram", "loss_curves", "smooth", "image_grid"]
 
@@ -51,20 +52,60 @@ def discriminator_field(
     loss: str = "non_saturating",
     arrows: int = 150,
     title: str | None = None,
+    logit: bool | None = None,
 ) -> Axes:
-    r"""D(x) = sigmoid(logit) as a heat map, samples on top, and G's gradient arrows.
+    r"""The discriminator as a heat map on :math:`[-\text{lim}, \text{lim}]^2`, samples on top,
+    and the generator's gradient arrows.
 
-    The arrows at generated points are :math:`-\nabla_x L_G(x)` (the direction the generator's
-    loss pushes each sample), normalised for display: their lengths compare within a panel.
+    With ``logit`` the network's output is a logit :math:`a(x)` and the map shows
+    :math:`D(x) = \sigma(a(x))` on the fixed scale :math:`[0, 1]`. Without it the output is a
+    critic's raw value :math:`f(x)` (WGAN, hinge, LSGAN), shown as it is, on a colour scale
+    symmetric about 0 (:math:`\pm \max |f|` over the grid): a sigmoid would invent a
+    probability the critic never claimed.
+
+    The arrows at generated points are :math:`-\nabla_x L_G(x)` for the generator loss
+    ``loss`` (the direction the loss pushes each sample), normalised for display: their
+    lengths compare within a panel.
+
+    Parameters
+    ----------
+    ax : Axes
+    discriminator : nn.Module
+        Maps points ``(n, 2)`` to ``(n, 1)``.
+    fake, real : arrays (n, 2)
+        Generated and real samples; ``real`` is optional.
+    lim, resolution : float, int
+        The grid: ``resolution`` points per axis on :math:`[-\text{lim}, \text{lim}]`.
+    loss : str
+        The generator loss whose gradient the arrows show (:func:`gan_notes.losses.generator_loss`).
+    arrows : int
+        How many generated points get an arrow (0: none).
+    title : str, optional
+    logit : bool, optional
+        Whether the output is a logit. Default: ``True`` for the logistic losses
+        (``"minimax"``, ``"non_saturating"``), ``False`` for the others.
+
+    See also
+    --------
+    samples; Chapters 04 and 06.
     """
+    if logit is None:
+        logit = loss in LOGISTIC
+    if not isinstance(logit, bool):
+        raise TypeError(f"logit must be a bool or None, got {logit!r}")
     dev = next(discriminator.parameters()).device
     ticks = torch.linspace(-lim, lim, resolution)
     gx, gy = torch.meshgrid(ticks, ticks, indexing="xy")
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1).to(dev)
     with torch.no_grad():
-        d = torch.sigmoid(discriminator(grid)).reshape(resolution, resolution).cpu()
-    im = ax.imshow(d.numpy(), extent=(-lim, lim, -lim, lim), origin="lower", cmap="RdBu_r", vmin=0, vmax=1, alpha=0.8)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="D(x)")
+        out = discriminator(grid).reshape(resolution, resolution).float().cpu()
+    if logit:
+        values, vmin, vmax, label = torch.sigmoid(out), 0.0, 1.0, "D(x)"
+    else:
+        vmax = float(out.abs().max()) or 1.0
+        values, vmin, label = out, -vmax, "critic f(x) (raw output)"
+    im = ax.imshow(values.numpy(), extent=(-lim, lim, -lim, lim), origin="lower", cmap="RdBu_r", vmin=vmin, vmax=vmax, alpha=0.8)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
     samples(ax, real=real, fake=fake, lim=lim, title=title)
     if arrows:
         f = torch.as_tensor(_np(fake)[:arrows], dtype=torch.float32, device=dev).requires_grad_(True)
@@ -108,20 +149,48 @@ def mode_histogram(ax: Axes, steps: Sequence[int], counts, title: str | None = N
 
 
 def smooth(y, window: int = 50) -> np.ndarray:
-    """Moving average over ``window`` points ('valid' part only)."""
+    r"""Moving average over :math:`w = \min(\text{window}, \text{len}(y))` points, the 'valid' part:
+    :math:`\bar y_t = \frac1w \sum_{i=0}^{w-1} y_{t+i}` for :math:`t = 0, \dots, \text{len}(y) - w`.
+
+    See also
+    --------
+    loss_curves; Chapters 01 and 12.
+    """
+    window = integer("window", window)
     y = _np(y).astype(float)
-    w = max(1, min(window, len(y)))
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"y must be a non-empty 1-D sequence, got shape {y.shape}")
+    w = min(window, len(y))
     return np.convolve(y, np.ones(w) / w, mode="valid")
 
 
-def loss_curves(ax: Axes, history, window: int = 50, equilibria: bool = True) -> Axes:
-    """Discriminator and generator losses of a :class:`~gan_notes.train.History`, raw and smoothed.
+def loss_curves(
+    ax: Axes, history, window: int = 50, equilibria: bool = True, labels: tuple[str, str] = ("D loss", "G loss")
+) -> Axes:
+    r"""Discriminator and generator losses of a :class:`~gan_notes.train.History`, raw (faint)
+    and as a moving average over ``window`` steps (:func:`smooth`), against the generator step.
 
-    With ``equilibria``, dashed lines mark :math:`\\log 4` and :math:`\\log 2`, the values of the
-    logistic losses when D = 1/2 everywhere.
+    With ``equilibria``, dashed lines mark :math:`\log 4` and :math:`\log 2`, the values of the
+    logistic losses (D's, and the non-saturating G's) when :math:`D = 1/2` everywhere.
+
+    Parameters
+    ----------
+    ax : Axes
+    history : History
+        Anything with ``d_loss`` and ``g_loss`` arrays, one entry per generator step.
+    window : int
+        Moving-average width.
+    equilibria : bool
+        Draw the :math:`\log 4`, :math:`\log 2` lines.
+    labels : (str, str)
+        Legend entries of the D and G curves.
+
+    See also
+    --------
+    smooth; Chapter 01 (what the loss curves say).
     """
     t = np.arange(1, len(history.d_loss) + 1)
-    for name, y, color in (("D loss", history.d_loss, "C0"), ("G loss", history.g_loss, "C1")):
+    for name, y, color in ((labels[0], history.d_loss, "C0"), (labels[1], history.g_loss, "C1")):
         ax.plot(t, y, color=color, alpha=0.2)
         s = smooth(y, window)
         ax.plot(t[len(t) - len(s):], s, color=color, label=name)

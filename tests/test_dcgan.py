@@ -7,7 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from gan_notes.dcgan import TWODISC_VARIANTS, CNNDiscriminator32, ResidualDiscriminator32, dcgan_discriminator, dcgan_generator, twodisc_models
+from gan_notes.dcgan import (
+    TWODISC_VARIANTS,
+    CNNDiscriminator32,
+    MDDiscriminator28,
+    ResidualDiscriminator32,
+    dcgan_discriminator,
+    dcgan_generator,
+    twodisc_models,
+)
 from gan_notes.remedies import MinibatchDiscrimination
 
 
@@ -95,6 +103,36 @@ def test_image_size_mismatch_raises():
         dcgan_generator(1, latent_dim=10, width=8)(torch.randn(2, 11))
     with pytest.raises(ValueError, match="image size"):
         _small32()[1](torch.randn(2, 3, 28, 28))
+
+
+def test_md_discriminator28_against_the_minibatch_discrimination_formula():
+    base = dcgan_discriminator(3, width=4, batch_norm=False)
+    d = MDDiscriminator28(base, n_kernels=3, kernel_dim=2)
+    assert (d.channels, d.image_size) == (3, 28) and d.head.in_features == 8 * 49 + 3
+    x = torch.randn(5, 3, 28, 28)
+    # Oracle, written from Salimans et al.: f = base's features, M_i = f_i T (K x C),
+    # o_b(x_i) = sum_{j != i} exp(-||M_ib - M_jb||_1), logit = head([f_i; o(x_i)]).
+    f = base.net[:-1](x)
+    M = (f @ d.md.T).reshape(5, 3, 2)
+    o = torch.stack([torch.stack([sum(torch.exp(-(M[i, b] - M[j, b]).abs().sum()) for j in range(5) if j != i)
+                                  for b in range(3)]) for i in range(5)])
+    torch.testing.assert_close(d(x), torch.cat([f, o], dim=1) @ d.head.weight.T + d.head.bias)
+    # A sample's logit depends on the rest of the batch; the plain DCGAN D's does not.
+    y = x.clone()
+    y[1:] = torch.randn(4, 3, 28, 28)
+    assert not torch.allclose(d(x)[0], d(y)[0])
+    torch.testing.assert_close(base(x)[0], base(y)[0])
+
+
+def test_md_discriminator28_bad_arguments():
+    with pytest.raises(TypeError, match="base"):
+        MDDiscriminator28(nn.Linear(2, 1))
+    with pytest.raises(ValueError, match="pack"):
+        MDDiscriminator28(dcgan_discriminator(1, pack=2, width=4))
+    with pytest.raises(ValueError, match="n_kernels"):
+        MDDiscriminator28(dcgan_discriminator(1, width=4), n_kernels=0)
+    with pytest.raises(ValueError, match="image size"):
+        MDDiscriminator28(dcgan_discriminator(1, width=4))(torch.randn(2, 1, 32, 32))
 
 
 # --- 32×32 two-discriminator GAN --------------------------------------------------------------

@@ -222,3 +222,56 @@ def test_lipschitz_bound_leaves_spectral_norm_state_alone():
     v = layer.parametrizations.weight[0]._v.clone()
     lipschitz_upper_bound(layer)
     assert torch.equal(layer.parametrizations.weight[0]._v, v) and layer.training
+
+
+# --- apply_spectral_norm -------------------------------------------------------------------
+
+from gan_notes.lipschitz import apply_spectral_norm  # noqa: E402
+
+
+def test_apply_spectral_norm_normalises_every_linear_and_conv_layer():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.LeakyReLU(0.2), nn.ConvTranspose2d(4, 3, 2), nn.Flatten(),
+        nn.Linear(3 * 7 * 7, 5), nn.ReLU(), nn.Linear(5, 1),
+    )
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                m.weight.mul_(7.0)  # far from norm 1 before
+    assert apply_spectral_norm(net) is net
+    layers = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    assert all(nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    assert not nn.utils.parametrize.is_parametrized(net[1])  # batch norm untouched
+    x = torch.randn(4, 2, 8, 8)
+    for _ in range(200):  # training-mode passes: one power-iteration step each
+        net(x)
+    net.eval()
+    for m in layers:
+        # torch reshapes conv weights to (out, -1); transposed convs along their output dim 1.
+        w = m.weight.transpose(0, 1) if isinstance(m, nn.ConvTranspose2d) else m.weight
+        sigma = torch.linalg.matrix_norm(w.flatten(1).detach(), ord=2)
+        assert float(sigma) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_apply_spectral_norm_matches_torch_layer_by_layer_and_is_idempotent():
+    torch.manual_seed(1)
+    a = mlp(2, 1, (8, 8))
+    b = copy.deepcopy(a)
+    torch.manual_seed(2)
+    apply_spectral_norm(a)
+    torch.manual_seed(2)  # the same random starting vectors, drawn in the same layer order
+    for m in b.modules():
+        if isinstance(m, nn.Linear):
+            torch_spectral_norm(m)
+    x = torch.randn(16, 2)
+    torch.testing.assert_close(a(x), b(x))
+    apply_spectral_norm(a)  # a second call adds nothing
+    assert all(len(m.parametrizations.weight) == 1 for m in a if isinstance(m, nn.Linear))
+
+
+def test_apply_spectral_norm_bad_arguments():
+    with pytest.raises(TypeError, match="net"):
+        apply_spectral_norm(lambda x: x)
+    with pytest.raises(ValueError, match="n_power_iterations"):
+        apply_spectral_norm(mlp(2, 1), n_power_iterations=0)

@@ -108,3 +108,62 @@ def test_prdc_collapse_has_high_precision_low_recall():
 def test_prdc_bad_k():
     with pytest.raises(ValueError, match="k"):
         metrics.prdc(np.zeros((5, 2)), np.zeros((5, 2)), k=5)
+
+
+# --- nearest_counts and mode_hopping ---------------------------------------------------------
+
+
+def test_nearest_counts_by_hand_and_against_brute_force():
+    centers = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    x = np.array([[0.1, 0.0], [0.9, 0.1], [0.4, 0.0], [0.6, 0.0], [0.0, 1.1], [5.0, 5.0]])
+    # nearest: 0, 1, 0, 1, 2 (1.1 from c0, 0.9 from c2), 2 (far away still counts)
+    assert metrics.nearest_counts(x, centers) == [2, 2, 2]
+    rng = np.random.default_rng(0)
+    pts, cs = rng.normal(size=(500, 3)), rng.normal(size=(7, 3))
+    brute = np.bincount(np.linalg.norm(pts[:, None] - cs[None], axis=2).argmin(axis=1), minlength=7)
+    assert metrics.nearest_counts(torch.as_tensor(pts), cs) == brute.tolist()
+
+
+def test_nearest_counts_bad_input():
+    with pytest.raises(ValueError, match="samples"):
+        metrics.nearest_counts(np.zeros((4, 3)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="samples"):
+        metrics.nearest_counts(np.full((4, 2), np.nan), np.zeros((2, 2)))
+
+
+def test_mode_hopping_made_up_run():
+    # 8 modes: on mode 0, hop to mode 3, then spread over all 8 (Chapter 09's check).
+    counts = [[90, 5, 5, 0, 0, 0, 0, 0], [80, 0, 0, 20, 0, 0, 0, 0], [0, 0, 0, 100, 0, 0, 0, 0],
+              [10, 10, 10, 10, 10, 10, 10, 10], [10, 11, 9, 10, 10, 10, 10, 10]]
+    h = metrics.mode_hopping(counts)
+    # TV by hand: |.9-.8| + .05 + .05 + .2 = .4 -> .2; .8 + .8 -> .8; 7/8; the last row has
+    # 80 samples: (1/80 + 1/80) / 2 = 1/80.
+    np.testing.assert_allclose(h["tv"], [0.2, 0.8, 7 / 8, 1 / 80], atol=1e-12)
+    np.testing.assert_allclose(h["share"], [0.9, 0.8, 1.0, 0.125, 11 / 80], atol=1e-12)
+    assert h["dominant"].tolist() == [0, 0, 3, -1, -1]
+    assert h["hops"] == 1 and h["dominated"] == pytest.approx(3 / 5)
+    assert h["churn"] == pytest.approx((7 / 8 + 1 / 80) / 2)  # pairs 2 -> 3 -> 4, the second half
+
+
+def test_mode_hopping_counts_hops_across_evaluations_without_a_dominant_mode():
+    # dominant 0, none, 0, none, 1, 1, 0: the subsequence 0 0 1 1 0 changes twice.
+    rows = [[9, 1], [5, 5], [8, 2], [5, 5], [1, 9], [2, 8], [7, 3]]
+    h = metrics.mode_hopping(np.array(rows))
+    assert h["dominant"].tolist() == [0, -1, 0, -1, 1, 1, 0]
+    assert h["hops"] == 2 and h["dominated"] == pytest.approx(5 / 7)
+    # Exactly half is not a majority; the scale of the counts does not matter.
+    assert metrics.mode_hopping([[1, 1], [2, 2]])["dominated"] == 0.0
+    h2 = metrics.mode_hopping(10 * np.array(rows))
+    np.testing.assert_allclose(h2["tv"], h["tv"])
+    two = metrics.mode_hopping([[1, 0], [0, 1]])
+    assert two["hops"] == 1 and math.isnan(two["churn"])
+
+
+@pytest.mark.parametrize(
+    "counts, pattern",
+    [([[1, 2, 3]], "T >= 2"), ([1, 2, 3], "shape"), ([[1, 0], [0, 0]], "no samples"),
+     ([[1, -1], [1, 1]], "non-negative"), ([[1, math.nan], [1, 1]], "finite")],
+)
+def test_mode_hopping_bad_input(counts, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        metrics.mode_hopping(counts)

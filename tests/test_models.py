@@ -126,3 +126,82 @@ def test_autoencoder_mlp_reconstructs_shape_and_code():
 def test_part3_models_bad_arguments(fn, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         fn(**kwargs)
+
+
+# --- generate ----------------------------------------------------------------------------
+
+from gan_notes.models import generate  # noqa: E402
+
+
+class _BNGenerator(nn.Module):
+    """Linear + batch norm: train and eval mode give different outputs."""
+
+    latent_dim = 3
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.bn = nn.Linear(3, 2), nn.BatchNorm1d(2)
+        with torch.no_grad():
+            self.bn.running_mean.fill_(5.0)  # far from any batch's mean
+            self.bn.running_var.fill_(4.0)
+
+    def forward(self, z):
+        return self.bn(self.fc(z))
+
+
+@pytest.mark.parametrize("was_training", [True, False])
+def test_generate_in_eval_mode_without_grad_and_restores_the_mode(was_training):
+    torch.manual_seed(0)
+    G = _BNGenerator().train(was_training)
+    running = G.bn.running_mean.clone()
+    x = generate(G, 10, chunk=4, generator=torch.Generator().manual_seed(1))
+    assert x.shape == (10, 2) and not x.requires_grad
+    assert G.training == was_training
+    torch.testing.assert_close(G.bn.running_mean, running)  # eval mode: statistics untouched
+    # The reference: the same latents, drawn chunk by chunk, through the network in eval mode.
+    g = torch.Generator().manual_seed(1)
+    z = torch.cat([torch.randn(m, 3, generator=g) for m in (4, 4, 2)])
+    with torch.no_grad():
+        ref = (z @ G.fc.weight.T + G.fc.bias - 5.0) / torch.sqrt(torch.tensor(4.0) + G.bn.eps)
+    torch.testing.assert_close(x, ref)
+
+
+def test_generate_uses_the_global_random_state_and_restores_the_mode_after_an_error():
+    G = mlp(2, 2, (4,))
+    torch.manual_seed(3)
+    a = generate(G, 5, latent_dim=2)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        torch.testing.assert_close(a, G(torch.randn(5, 2)))
+
+    class Broken(nn.Module):
+        latent_dim = 2
+
+        def forward(self, z):
+            raise RuntimeError("boom")
+
+    broken = Broken().train()
+    with pytest.raises(RuntimeError, match="boom"):
+        generate(broken, 3)
+    assert broken.training
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        (dict(n=0), ValueError, "n must"),
+        (dict(n=True), ValueError, "n must"),
+        (dict(n=4, chunk=0), ValueError, "chunk"),
+        (dict(n=4, generator=0), TypeError, "generator"),
+    ],
+)
+def test_generate_bad_arguments(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        generate(_BNGenerator(), **kwargs)
+
+
+def test_generate_needs_a_latent_dim():
+    with pytest.raises(ValueError, match="latent_dim"):
+        generate(mlp(2, 2), 4)
+    with pytest.raises(TypeError, match="G must"):
+        generate(lambda z: z, 4, latent_dim=2)
