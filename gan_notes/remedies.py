@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from gan_notes._arrays import Array
+from gan_notes.arrays import Array
 
 __all__ = [
     "pack",
