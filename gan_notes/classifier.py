@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_notes import data as _data
+from gan_notes.download import DataUnavailableError
 
 __all__ = ["ARCH_VERSION", "DigitClassifier", "train_digit_classifier", "accuracy", "digit_classifier"]
 
@@ -277,7 +278,7 @@ def digit_classifier(
         x_test, y_test = _data.load_mnist("test", root)
         source, path = "train", train_path
         trained_on, heldout = "mnist-train[:60000]", "mnist-test[:10000]"
-    except _data.DataUnavailableError:
+    except DataUnavailableError:
         x, y = _data.load_mnist("test", root)
         n = int(0.8 * len(x))  # 8,000 of the official 10,000
         x, y, x_test, y_test = x[:n], y[:n], x[n:], y[n:]

@@ -5,9 +5,9 @@ the ``root`` argument, the environment variable ``GAN_NOTES_DATA``, then a user 
 folder (``$XDG_CACHE_HOME/gan_notes/data``, by default ``~/.cache/gan_notes/data``).
 A file that is missing is downloaded from the canonical mirrors where a network exists
 (Colab), written atomically (a temporary file, then ``os.replace``) and checked against
-the official MD5 before it is used. A file whose MD5 differs raises :class:`ChecksumError`:
+the official MD5 before it is used. A file whose MD5 differs raises :class:`~gan_notes.download.ChecksumError`:
 no data are ever returned from a file that failed its check. Without a network and without
-the files, :class:`DataUnavailableError` says where to put them.
+the files, :class:`~gan_notes.download.DataUnavailableError` says where to put them.
 
 Layout of ``root``::
 
@@ -31,15 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_notes.download import ChecksumError, DataUnavailableError, fetch, md5sum, verify
+from gan_notes.download import fetch, verify
 
 __all__ = [
     "ENV_DATA",
-    "ChecksumError",
-    "DataUnavailableError",
     "cache_dir",
     "data_root",
-    "md5sum",
     "read_idx",
     "load_mnist",
     "images_to_float",

@@ -153,7 +153,7 @@ def test_wrong_md5_raises_and_returns_nothing(tmp_path, monkeypatch, offline):
     images, labels = small_mnist()
     write_mnist(tmp_path, "test", images, labels, monkeypatch)
     monkeypatch.setattr(data, "MNIST_MD5", {**data.MNIST_MD5, "t10k-images-idx3-ubyte.gz": "0" * 32})
-    with pytest.raises(data.ChecksumError, match="checksum mismatch"):
+    with pytest.raises(download.ChecksumError, match="checksum mismatch"):
         data.load_mnist("test", root=tmp_path)
     assert offline == []  # a bad local file is reported, not silently replaced
 
@@ -177,7 +177,7 @@ def test_label_count_must_match(tmp_path, monkeypatch):
 
 
 def test_missing_files_offline_say_how_to_get_them(tmp_path, offline):
-    with pytest.raises(data.DataUnavailableError) as info:
+    with pytest.raises(download.DataUnavailableError) as info:
         data.load_mnist("train", root=tmp_path)
     msg = str(info.value)
     assert "train-images-idx3-ubyte.gz" in msg and str(tmp_path / "mnist") in msg and data.ENV_DATA in msg
@@ -186,7 +186,7 @@ def test_missing_files_offline_say_how_to_get_them(tmp_path, offline):
 
 
 def test_no_download_when_disabled(tmp_path, offline):
-    with pytest.raises(data.DataUnavailableError, match="download=False"):
+    with pytest.raises(download.DataUnavailableError, match="download=False"):
         data.load_mnist("test", root=tmp_path, download=False)
     assert offline == []
 
@@ -261,7 +261,7 @@ def test_read_only_folder_is_unavailable_not_a_crash(tmp_path, monkeypatch, offl
         raise PermissionError("read-only file system")
 
     monkeypatch.setattr(download.tempfile, "TemporaryFile", read_only)
-    with pytest.raises(data.DataUnavailableError, match="cannot be downloaded into"):
+    with pytest.raises(download.DataUnavailableError, match="cannot be downloaded into"):
         data.load_mnist("test", root=tmp_path)
     assert offline == []
 
@@ -269,7 +269,7 @@ def test_read_only_folder_is_unavailable_not_a_crash(tmp_path, monkeypatch, offl
 def test_downloaded_bytes_with_wrong_md5_are_not_kept(tmp_path, monkeypatch):
     calls = []
     serve(monkeypatch, {n: b"not mnist" for n in data.MNIST_MD5}, calls)
-    with pytest.raises(data.ChecksumError, match="checksum mismatch"):
+    with pytest.raises(download.ChecksumError, match="checksum mismatch"):
         data.load_mnist("test", root=tmp_path)
     assert list((tmp_path / "mnist").iterdir()) == []  # nothing written, no temp file left
 
@@ -405,7 +405,7 @@ def test_cifar_batch_with_wrong_md5(tmp_path, monkeypatch):
     for name, blob in files.items():
         (tmp_path / data.CIFAR10_DIR / name).write_bytes(blob)
     official_md5s(monkeypatch, {**files, "test_batch": b"other"})
-    with pytest.raises(data.ChecksumError, match="test_batch"):
+    with pytest.raises(download.ChecksumError, match="test_batch"):
         data.load_cifar10("test", root=tmp_path)
 
 
@@ -423,7 +423,7 @@ def test_cifar_archive_with_wrong_checksum_is_not_extracted(tmp_path, monkeypatc
     files = cifar_batches()
     (tmp_path / data.CIFAR10_ARCHIVE).write_bytes(cifar_tar(files))
     official_md5s(monkeypatch, files)  # the archive keeps the real official MD5: mismatch
-    with pytest.raises(data.ChecksumError, match="checksum mismatch"):
+    with pytest.raises(download.ChecksumError, match="checksum mismatch"):
         data.load_cifar10("train", root=tmp_path)
     assert not (tmp_path / data.CIFAR10_DIR).exists()
 
@@ -441,7 +441,7 @@ def test_cifar_download(tmp_path, monkeypatch):
 
 
 def test_cifar_offline_message(tmp_path, offline):
-    with pytest.raises(data.DataUnavailableError) as info:
+    with pytest.raises(download.DataUnavailableError) as info:
         data.load_cifar10("train", root=tmp_path)
     assert data.CIFAR10_ARCHIVE in str(info.value) and data.ENV_DATA in str(info.value)
     assert offline == [data.CIFAR10_URL]
