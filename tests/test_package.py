@@ -139,3 +139,9 @@ def test_the_training_loops_compute_their_losses_through_the_objective():
                  for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, (ast.Name, ast.Attribute))}
         assert {"discriminator_step_loss", "generator_step_loss"} <= calls, module
         assert not (calls & direct), f"{module} calls {sorted(calls & direct)} directly"
+
+
+def test_every_module_has_a_section_in_the_api_reference():
+    api = (PKG.parent / "book" / "api.md").read_text()
+    missing = [m for m in MODULES if f".. automodule:: gan_notes.{m}\n" not in api]
+    assert not missing, f"book/api.md lacks {missing}"
