@@ -21,6 +21,8 @@ unnoticed.
 
 The record sits in the metadata, not under a MIME type of its own, because the book's renderer
 warns about (and the build treats as an error) any output MIME type it does not know.
+
+A number the prose states is bound to the output that computed it with :func:`glue`.
 """
 
 from __future__ import annotations
@@ -264,3 +266,25 @@ def audit_notebook(nb: dict[str, Any]) -> list[str]:
             )
         problems += [f"code cell {i}: {p}" for p in map(_record_problem, records) if p]
     return problems
+
+
+def glue(name: str, value: Any) -> Any:
+    """Bind a value the chapter's prose cites to the cell that computed it (MyST-NB ``glue``).
+
+    The prose writes ``{glue:text}`name:.2f``` where the number goes; the book renders the
+    value from the committed outputs, and the build (warnings as errors) fails when no output
+    holds ``name``. Where MyST-NB is not installed (a bare Colab runtime), nothing is recorded
+    and the value is returned unchanged, so the chapter still runs.
+
+    See also
+    --------
+    claim; Chapter 01 (the first chapter that binds its numbers).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty str, got {name!r}")
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # not building the book: nothing reads the record
+        return value
+    _glue(name, value, display=False)
+    return value
