@@ -10,7 +10,8 @@ leading *seed* axis, as the batched multi-seed trainer (:mod:`gan_notes.ensemble
 - feature matching (Salimans et al. 2016): :func:`features`, :func:`feature_matching_loss`;
 - mode seeking (Mao et al. 2019, MSGAN): :func:`mode_seeking_loss`;
 - a mixture of generators (MGAN, Hoang et al. 2018): :class:`MixtureGenerator`,
-  :func:`mixture_classifier_loss`;
+  :func:`mixture_classifier_loss`.
+
 The unrolled GAN (Metz et al. 2017) is an optimisation scheme, not a layer or a loss: it is
 :mod:`gan_notes.unrolled`. How each remedy enters a training step is :mod:`gan_notes.objective`.
 
