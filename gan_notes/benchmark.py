@@ -231,9 +231,10 @@ def speed(method: str = "non_saturating", dataset: str = "ring", seeds: int = 10
     for dev in devices:
         t0 = time.perf_counter()
         for s in range(seeds):
-            torch.manual_seed(s)
-            G = models.mlp(p["latent_dim"], 2, p["hidden"])
-            D = models.mlp(2, 1, p["hidden"])
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(s)
+                G = models.mlp(p["latent_dim"], 2, p["hidden"])
+                D = models.mlp(2, 1, p["hidden"])
             train_gan(G, D, data, latent_dim=p["latent_dim"], steps=steps, loss=spec.loss, batch_size=p["batch_size"],
                       d_steps=spec.d_steps, penalty=spec.penalty, penalty_weight=spec.penalty_weight,
                       instance_noise=spec.instance_noise, clip=spec.clip, seed=s, device=dev, progress=False)

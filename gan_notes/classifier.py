@@ -166,9 +166,10 @@ def train_digit_classifier(
         raise ValueError(f"labels must have shape ({x.shape[0]},) with at least one digit, got {tuple(y.shape)}")
     if bool(((y < 0) | (y > 9)).any()):
         raise ValueError("labels must be digits 0..9")
-    torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = DigitClassifier().to(dev)
+    with torch.random.fork_rng(devices=[]):  # the weights from `seed`; the caller's RNG untouched
+        torch.manual_seed(seed)
+        model = DigitClassifier().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     model.train()

@@ -79,8 +79,9 @@ def benchmark(
     results: dict[str, dict] = {}
     for _ in range(rounds):
         for name, opts in paths.items():
-            torch.manual_seed(0)
-            g, d = dcgan_generator(channels, width=width), dcgan_discriminator(channels, width=width)
+            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+                torch.manual_seed(0)
+                g, d = dcgan_generator(channels, width=width), dcgan_discriminator(channels, width=width)
             h = train_image_gan(g, d, data, steps=warmup + steps, batch_size=batch_size, device=dev, progress=False, **opts)
             rate = steps / (h.step_times[-1] - h.step_times[warmup - 1])
             if rate > results.get(name, {}).get("steps_per_s", 0.0):
