@@ -109,6 +109,7 @@ def train_image_gan(
     batch_size: int = 64,
     loss: str = "non_saturating",
     d_steps: int = 1,
+    g_steps: int = 1,
     lr_g: float = 2e-4,
     lr_d: float | None = None,
     betas: tuple[float, float] = (0.5, 0.999),
@@ -174,7 +175,9 @@ def train_image_gan(
         Total number of G steps, those before a resume included.
     latent_dim : int, optional
         Defaults to ``generator.latent_dim``.
-    batch_size, d_steps : int
+    batch_size, d_steps, g_steps : int
+        ``d_steps`` D updates, then ``g_steps`` G updates (each on a fresh latent batch), per
+        step; PacGAN's Stacked MNIST protocol takes two G updates per step.
     loss : one of ``gan_notes.losses.LOSSES`` (with ``discriminator2``: ``"minimax"``,
         ``"non_saturating"``, ``"hinge"`` or ``"wgan"``)
     lr_g, lr_d, betas : Adam's settings; ``lr_d`` defaults to ``lr_g``.
@@ -254,7 +257,7 @@ def train_image_gan(
     latent_dim = getattr(generator, "latent_dim", None) if latent_dim is None else latent_dim
     if latent_dim is None:
         raise ValueError("latent_dim is required (the generator has no latent_dim attribute)")
-    for name, v in (("latent_dim", latent_dim), ("batch_size", batch_size), ("d_steps", d_steps), ("sample_size", sample_size)):
+    for name, v in (("latent_dim", latent_dim), ("batch_size", batch_size), ("d_steps", d_steps), ("g_steps", g_steps), ("sample_size", sample_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     for name, v in (("steps", steps), ("checkpoint_every", checkpoint_every), ("seed", seed), ("unroll", unroll)):
@@ -297,7 +300,7 @@ def train_image_gan(
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
     opt_ds = [torch.optim.Adam(d.parameters(), lr=lr_d, betas=betas) for d in discriminators]
     config = {
-        "loss": loss, "batch_size": batch_size, "latent_dim": latent_dim, "d_steps": d_steps, "lr_g": lr_g, "lr_d": lr_d,
+        "loss": loss, "batch_size": batch_size, "latent_dim": latent_dim, "d_steps": d_steps, "g_steps": g_steps, "lr_g": lr_g, "lr_d": lr_d,
         "betas": list(betas), "seed": seed, "two_discriminators": discriminator2 is not None,
         "penalty": penalty, "penalty_weight": float(penalty_weight) if penalty else None, "unroll": unroll,
     }  # fmt: skip
@@ -419,14 +422,15 @@ def train_image_gan(
                 for opt in opt_ds:
                     opt.step()
 
-            if unroll:  # the look-ahead runs in float32 on D itself, from D's live Adam state
-                r = {"real": prepare(sample(batch_size)).float(), "z": torch.randn(batch_size, latent_dim, device=dev)}
-                g_loss = generator_step_loss(method, nets, r, adam=adam_state(opt_ds[0], dict(discriminator.named_parameters())))
-            else:
-                g_loss = generator_step_loss(method, nets, {"z": torch.randn(batch_size, latent_dim, device=dev)})
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
+            for _ in range(g_steps):
+                if unroll:  # the look-ahead runs in float32 on D itself, from D's live Adam state
+                    r = {"real": prepare(sample(batch_size)).float(), "z": torch.randn(batch_size, latent_dim, device=dev)}
+                    g_loss = generator_step_loss(method, nets, r, adam=adam_state(opt_ds[0], dict(discriminator.named_parameters())))
+                else:
+                    g_loss = generator_step_loss(method, nets, {"z": torch.randn(batch_size, latent_dim, device=dev)})
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
             pending.append((t, torch.stack([terms["d_loss"].detach(), g_loss.detach(), terms["d_real"], terms["d_fake"], terms["d2_loss"].detach()])))
             if t % check_every == 0 or t == steps:
                 flush()

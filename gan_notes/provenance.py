@@ -53,7 +53,7 @@ def describe_device() -> str:
     return f"{dev.type} ({os.cpu_count()} cores, {platform.machine()})"
 
 
-def execute(path: str | Path, profile: str = "full", timeout: int = 1800) -> dict[str, Any]:
+def execute(path: str | Path, profile: str = "full", timeout: int = 1800, output: str | Path | None = None) -> dict[str, Any]:
     """Execute a chapter from its MyST source and write the paired, executed ``.ipynb``.
 
     Parameters
@@ -61,6 +61,9 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800) -> dic
     path : path to ``notebooks/NN_slug.md`` (or its ``.ipynb``; the ``.md`` is read).
     profile : {"full", "smoke"}
     timeout : seconds allowed per cell.
+    output : where to write the executed notebook (default: the paired ``.ipynb`` beside the
+        source). The kernel still runs in the source's folder; the repository's notebook is
+        left untouched when ``output`` points elsewhere (e.g. a device run's output folder).
 
     Returns
     -------
@@ -74,6 +77,9 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800) -> dic
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     md = Path(path).with_suffix(".md")
+    target = Path(output) if output is not None else md.with_suffix(".ipynb")
+    if target.suffix != ".ipynb":
+        raise ValueError(f"output must be a .ipynb path, got {str(target)!r}")
     nb = jupytext.read(md)
     nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,md:myst"
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -110,7 +116,7 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800) -> dic
         "gan_notes": gan_notes.__version__,
     }
     nb.metadata[KEY] = record
-    jupytext.write(nb, md.with_suffix(".ipynb"))
+    jupytext.write(nb, target)
     return record
 
 

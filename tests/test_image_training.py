@@ -595,3 +595,30 @@ def test_rng_state_round_trip():
     torch.manual_seed(99)
     checkpoint.set_rng_state(state, "cpu")
     assert torch.equal(torch.rand(5), first) and state["cuda"] is None
+
+
+def test_g_steps_takes_that_many_generator_updates():
+    # With two G updates per step, one step of the loop equals a hand-written step with two.
+    g, d = _models()
+    g_ref, d_ref = copy.deepcopy(g), copy.deepcopy(d)
+    data = _data()
+    train_image_gan(g, d, data, steps=2, batch_size=8, g_steps=2, progress=False)
+    torch.manual_seed(0)
+    sampler = TensorSampler(data, 2)
+    opt_g = torch.optim.Adam(g_ref.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d_ref.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    for _ in range(2):
+        real = sampler(8)
+        with torch.no_grad():
+            fake = g_ref(torch.randn(8, LATENT))
+        loss_d = discriminator_loss("non_saturating", d_ref(real), d_ref(fake))
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        for _ in range(2):
+            loss_g = generator_loss("non_saturating", d_ref(g_ref(torch.randn(8, LATENT))))
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+    for a, b in zip(_params(g, d), _params(g_ref, d_ref)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
