@@ -97,8 +97,10 @@ SOURCES: dict[str, str] = {
     "mode_seeking": "Mao et al. 2019 (MSGAN): lambda_ms=1",
     "mixture": "Hoang et al. 2018 (MGAN): K=5 generators, classifier weight beta=0.125 (ours), separate classifier C",
     "d2gan": "Nguyen et al. 2017: alpha=0.2, beta=0.1",
-    "dual_d": "Zhang, Li & Yu 2018, eq. (5) (our reading, see gan_notes.losses.dual_discriminator_loss)",
-    "dual_d_ns": "Zhang, Li & Yu 2018, eq. (6), non-saturating generator (our reading)",
+    "dual_d": "after Zhang, Li & Yu 2018: eq. (6), the saturating game (plain MLP discriminators, "
+              "no minibatch discrimination or SELU)",
+    "dual_d_ns": "after Zhang, Li & Yu 2018: both generator terms non-saturating (neither eq. (5) nor (6): "
+                 "eq. (5) changes only D1's term; plain MLP discriminators)",
 }
 
 MIXTURES = {"ring": toy.ring, "grid": toy.grid}
