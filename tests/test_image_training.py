@@ -409,10 +409,10 @@ def test_benchmark_reports_both_paths_on_cpu():
 def test_benchmark_command_prints_ratio_and_projections(capsys):
     image_bench._main(["--steps", "1", "--warmup", "1", "--rounds", "1", "--batch", "4", "--width", "4", "--device", "cpu", "--threads", "1"])
     out = capsys.readouterr().out
-    assert "MNIST 1x28x28:" in out and "Stacked MNIST 3x28x28:" in out
+    assert "MNIST 1x28x28:" in out and "Stacked MNIST 3x28x28, 1 D + 2 G updates per step:" in out
     assert out.count("ratio optimised/eager:") == 2
     assert "one MNIST epoch (60,000 images) at the optimised rate:" in out
-    assert "one 50,000-step run at the optimised rate:" in out
+    assert "one PacGAN Table 2 run (100,000 iterations) at the optimised rate:" in out
 
 
 class _Constant(nn.Module):
