@@ -25,7 +25,9 @@ One module per concept:
   throughput benchmark).
 - The reader's tools: ``lab``, ``lab_data`` and ``lab_widget`` (the interactive GAN lab),
   ``provenance`` (how the book's notebooks record where their outputs came from) and ``claims``
-  (chapter claims that hold in the full run, checked against the committed outputs).
+  (chapter claims that hold in the full run, checked against the committed outputs; numbers
+  bound to outputs), ``macros`` (the book's TeX macros in every chapter) and ``colab`` (the
+  chapters' install line).
 - Shared checks: ``validate`` (arguments) and ``arrays`` (NumPy or torch in, the same out).
 """
 

@@ -83,7 +83,10 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800, output
     nb = jupytext.read(md)
     nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,md:myst"
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    env = {"GAN_NOTES_PROFILE": profile, "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0"}
+    # Figures inline whatever the caller's MPLBACKEND (CI sets Agg, which would leave only
+    # "<Figure size ...>" text in the committed outputs).
+    env = {"GAN_NOTES_PROFILE": profile, "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -7,8 +7,10 @@ from a local HTTP server, and must
 - load without JavaScript errors (console messages of type ``error`` and uncaught page
   errors), except the two known, harmless ones in ``KNOWN_NOISE``;
 - have every equation typeset by MathJax: each Sphinx ``.math`` element holds an
-  ``mjx-container``, MathJax reports no TeX error or undefined macro, and no raw ``\\(``,
-  ``\\[``, ``$$`` or ``\\begin{`` is left in the visible text (code blocks excepted);
+  ``mjx-container``, MathJax reports no TeX error or undefined macro, and no raw TeX is left
+  in the visible text (code blocks and the typeset math excepted): no ``$``, no control word
+  such as ``\\pdata`` or ``\\begin``, no ``\\(`` ``\\)`` ``\\[`` ``\\]`` (a TeX source line that
+  starts with ``+`` or ``-`` becomes a list item and leaves its formula raw);
 - show its figures: every image in the article has loaded (``naturalWidth > 0``), and a
   chapter shows one image per image output of its ``.ipynb``.
 
@@ -40,28 +42,17 @@ import threading
 from pathlib import Path
 
 import pytest
-from _book import toc_pages  # noqa: E402
+from _book import CHROMIUM_FLAGS, RAW_TEX_JS, find_chromium, toc_pages  # noqa: E402
+from _book import require as _require  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 ARTIFACTS = Path(os.environ.get("GAN_NOTES_ARTIFACTS", ROOT / ".test-artifacts")) / "screenshots"
 MATHJAX = Path(os.environ.get("GAN_NOTES_MATHJAX", ROOT / ".cache" / "mathjax" / "node_modules" / "mathjax"))
 # The book loads MathJax 3 from a CDN (Sphinx's default mathjax_path); any such address is
 # answered from the local copy: .../mathjax@3/es5/tex-mml-chtml.js -> <MATHJAX>/es5/...
 MATHJAX_URL = re.compile(r"^https?://[^/]+/(?:npm/)?mathjax@3[^/]*/(es5/[^?#]+)")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    # Offline machine: without these Chromium keeps trying to reach Google's services.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 # Console errors and page errors that come from the book's toolchain, not from its content,
 # and are harmless. Each is matched in full; anything else fails the test.
 KNOWN_NOISE = {
@@ -75,6 +66,7 @@ KNOWN_NOISE = {
     "theme-mode-unset": re.compile(r"console: Got invalid theme mode: \. Resetting to auto\..*"),
 }
 JS_REPORT = r"""() => {
+  const rawTexIn = """ + RAW_TEX_JS + r""";
   const article = document.querySelector('article') || document.querySelector('main') || document.body;
   const untypeset = [...article.querySelectorAll('.math')]
     .filter(e => !e.querySelector('mjx-container'))
@@ -95,13 +87,7 @@ JS_REPORT = r"""() => {
   // without the typeset math itself.
   const prose = article.cloneNode(true);
   prose.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(e => e.remove());
-  const text = prose.textContent;
-  const rawTex = [];
-  for (const re of [/\$\$/g, /\\\(/g, /\\\)/g, /\\\[/g, /\\\]/g, /\\begin\{/g, /\$[^$\n]*\\[A-Za-z]+[^$\n]*\$/g]) {
-    for (const m of text.matchAll(re)) {
-      rawTex.push(text.slice(Math.max(0, m.index - 30), m.index + 40).replace(/\s+/g, ' '));
-    }
-  }
+  const rawTex = rawTexIn(prose.textContent);
   const images = [...article.querySelectorAll('img')].map(img => ({
     src: img.getAttribute('src'),
     loaded: img.complete && img.naturalWidth > 0,
@@ -121,15 +107,6 @@ JS_REPORT = r"""() => {
     untypeset, texErrors, rawTex, images, wide,
   };
 }"""
-
-
-
-def _require(ok, reason: str) -> None:
-    """Skip on a developer's machine; fail in CI, where everything must be installed."""
-    if not ok:
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: the browser test must run; .ci/run installs it)")
-        pytest.skip(reason)
 
 
 PAGES = toc_pages()
@@ -152,22 +129,11 @@ def _image_outputs(ipynb: Path) -> int:
     return count
 
 
-def _find_chromium() -> str | None:
-    given = os.environ.get("GAN_NOTES_CHROMIUM")
-    if given:
-        return given if Path(given).is_file() else None
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 @pytest.fixture(scope="module")
 def chromium():
     """Playwright driving the system's Chromium (Playwright's own browser download is not
     needed, and impossible offline)."""
-    exe = _find_chromium()
+    exe = find_chromium()
     _require(exe, "no Chromium: install it (Debian: apt-get install chromium) or set GAN_NOTES_CHROMIUM")
     try:
         from playwright.sync_api import sync_playwright

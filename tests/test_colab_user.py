@@ -1,19 +1,23 @@
-"""A Colab user: a fresh runtime, the package installed from the repository, every chapter run.
+"""A Colab user: a fresh runtime, the package installed by a chapter's setup cell, every chapter run.
 
 A Colab runtime has torch, NumPy, SciPy, matplotlib, tqdm and Jupyter preinstalled but not
-``gan_notes``; a chapter's first cell installs the package (``%pip install
-"gan-notes @ git+https://github.com/...@vX.Y.Z"``) only where it is not importable. This test
-plays that user, offline:
+``gan_notes``; a chapter's first cell installs the package (``%pip install --quiet
+"gan-notes @ git+https://github.com/...@vX.Y.Z"``, made by ``gan_notes.colab`` from
+``_config.yml``'s repository and the package's version) only where it is not importable. This
+test plays that user, offline:
 
 1. the runtime: a new virtual environment (``--without-pip``) whose only addition is a
    ``.pth`` file naming the test runner's site-packages, so the libraries are "preinstalled"
    without installing anything. ``gan_notes`` is *not* importable there: the runner has it
    installed in editable mode, and Python does not read the ``.pth`` hook of an editable
    install in a folder that a ``.pth`` file added (checked before installing);
-2. the install: ``pip install --no-index --no-build-isolation <copy of the repository>``, not
-   editable, which stands in for the ``git+https`` line (no network here): pip builds a wheel
-   from the sources exactly as it would from a clone at the tag, and must find every
-   dependency already installed, as on Colab;
+2. the install: the first cell of chapter 01's ``.ipynb``, run in the runtime's kernel as it
+   stands, except for the address after ``gan-notes @``: ``git+<repository>@v<version>`` (no
+   network here) becomes a wheel built from a copy of the repository's sources (what pip
+   builds from a clone at the tag), named with the same version. So the cell's own
+   ``try``/``except ImportError``, its ``%pip install --quiet`` and its ``gan_notes.setup`` run;
+   pip is told not to use an index (``PIP_NO_INDEX``), so it must find every dependency
+   already installed, as on Colab;
 3. the chapters: each ``notebooks/*.ipynb`` copied to a folder outside the repository and
    executed there in the ``smoke`` profile by ``jupyter nbconvert --execute``, run by the
    runtime's interpreter with its own kernel; no cell may fail, and a last cell appended to
@@ -37,6 +41,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from gan_notes import __version__
+from gan_notes.colab import INSTALL_LINE, book_requirement, installed_from
 
 pytestmark = pytest.mark.colab
 
@@ -96,15 +103,44 @@ def runtime(tmp_path_factory, say):
                             capture_output=True, text=True, cwd=base, env=env)
     assert before.returncode != 0, f"gan_notes is importable before the install, from {before.stdout.strip()}"
 
-    src = base / "gan-notes"
-    shutil.copytree(ROOT, src, ignore=NOT_SOURCES)
-    _run([python, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation",
-          "--disable-pip-version-check", src], cwd=base, env=env)
     # The runtime's own kernel, as Colab's: written into the runtime, found by its Jupyter.
     _run([python, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"], cwd=base, env=env)
+
+    # What pip gets from git+<repository>@v<version>: the sources at the tag, built as a wheel.
+    src, dist = base / "gan-notes", base / "dist"
+    shutil.copytree(ROOT, src, ignore=NOT_SOURCES)
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index", "--no-build-isolation",
+          "--disable-pip-version-check", "--wheel-dir", dist, src], cwd=base)
     shutil.rmtree(src)  # the chapters must not find the sources anywhere
+    wheel = next(dist.glob("gan_notes-*.whl"))
+    assert wheel.name.startswith(f"gan_notes-{__version__}-"), f"{wheel.name}: not the version {__version__}"
+
+    # Chapter 01's setup cell, with only the address of the requirement changed.
+    setup = next(c for c in json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code")
+    source = "".join(setup["source"])
+    assert installed_from(source) == book_requirement(ROOT), f"{NOTEBOOKS[0].name}: the setup cell installs something else"
+    local = INSTALL_LINE.sub(lambda m: m[0].replace(m["url"], wheel.as_uri()), source)
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": local}],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    folder = base / "content" / "setup"
+    folder.mkdir(parents=True)
+    (folder / "setup.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    install_env = dict(env, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    _run([python, "-m", "nbconvert", "--to", "notebook", "--execute", "--output", "executed.ipynb",
+          "--ExecutePreprocessor.kernel_name=python3", "--ExecutePreprocessor.timeout=600", "setup.ipynb"],
+         cwd=folder, env=install_env, timeout=900)
+    shutil.rmtree(dist)
+    executed = json.loads((folder / "executed.ipynb").read_text(encoding="utf-8"))["cells"]
+    errors = [(o["ename"], o["evalue"]) for c in executed for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"the setup cell failed in the runtime: {errors}"
+    after = subprocess.run([python, "-c", "import gan_notes; print(gan_notes.__file__, gan_notes.__version__)"],
+                           capture_output=True, text=True, cwd=base, env=env)
+    assert after.returncode == 0, f"gan_notes is not importable after the setup cell:\n{after.stderr[-2000:]}"
+    where, version = after.stdout.split()
+    assert Path(where).resolve().is_relative_to(purelib.resolve()) and version == __version__, after.stdout
     seconds = time.perf_counter() - t0
-    say(f"colab test: runtime built and package installed in {seconds:.1f} s")
+    say(f"colab test: runtime built and package installed by the setup cell in {seconds:.1f} s")
     return {"venv": venv, "python": python, "purelib": purelib, "env": env, "base": base}
 
 
