@@ -263,7 +263,6 @@ def discriminator_step_loss(method: Method, nets: Nets, r: Mapping[str, torch.Te
     return loss, {"d_loss": d_loss, "d2_loss": d2_loss, **seen}
 
 
-
 def generator_step_loss(method: Method, nets: Nets, r: Mapping[str, torch.Tensor], adam: Mapping | None = None) -> torch.Tensor:
     r"""The loss G's optimiser minimises in one G step.
 
