@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from gan_notes import losses, remedies
+from gan_notes import losses, remedies, validate
 from gan_notes.penalties import PENALTIES, penalty
 from gan_notes.unrolled import unroll
 
@@ -130,8 +130,25 @@ class Method:
             v = getattr(self, name)
             if isinstance(v, bool) or not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
-        if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip must be positive, got {self.clip}")
+        if self.clip is not None:
+            validate.number("clip", self.clip, 0.0, strict=True)
+        if self.minibatch is not None:
+            if not isinstance(self.minibatch, tuple) or len(self.minibatch) != 2:
+                raise ValueError(f"minibatch must be a pair (n_kernels, kernel_dim), got {self.minibatch!r}")
+            for v in self.minibatch:
+                validate.integer("minibatch", v, 1)
+        for name in ("d2gan_alpha", "d2gan_beta", "began_lambda_k"):
+            validate.number(name, getattr(self, name), 0.0, strict=True)
+        gamma = validate.number("began_gamma", self.began_gamma, 0.0, strict=True)
+        if gamma > 1:
+            raise ValueError(f"began_gamma must be in (0, 1], got {self.began_gamma!r}")
+        for name in ("lr_g", "lr_d"):
+            if getattr(self, name) is not None:
+                validate.number(name, getattr(self, name), 0.0, strict=True)
+        if self.betas is not None:
+            if not isinstance(self.betas, tuple) or len(self.betas) != 2 or not all(
+                    0 <= validate.number("betas", b) < 1 for b in self.betas):
+                raise ValueError(f"betas must be a pair in [0, 1), got {self.betas!r}")
         if self.two_discriminators and self.loss not in losses.TWO_DISCRIMINATOR_LOSSES:
             raise ValueError(f"two_discriminators needs a loss with L_D(r, f) = L_D(-f, -r) "
                              f"({', '.join(losses.TWO_DISCRIMINATOR_LOSSES)}), got {self.loss!r}")

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from gan_notes.losses import LOSSES, discriminator_loss, generator_loss
+from gan_notes.losses import (
+    LOSSES,
+    TWO_DISCRIMINATOR_LOSSES,
+    d2gan_discriminator_loss,
+    d2gan_generator_loss,
+    discriminator_loss,
+    dual_discriminator_loss,
+    dual_generator_loss,
+    generator_loss,
+)
 
 # The two losses of the original game (chapters 01 and 04).
 GAME_LOSSES = ("minimax", "non_saturating")
@@ -177,3 +186,48 @@ def test_new_losses_against_their_formulas():
     torch.testing.assert_close(generator_loss("wgan", f), -f.mean())
     torch.testing.assert_close(discriminator_loss("hinge", r, f), torch.relu(1 - r).mean() + torch.relu(1 + f).mean())
     torch.testing.assert_close(generator_loss("hinge", f), -f.mean())
+
+
+# --- the Chapter 07 games, written out (asymmetric logits, so that a negated logit shows) -------
+
+# Fixed logits of two discriminators on a real and a generated batch; no set is symmetric
+# about 0, so softplus(a) and softplus(-a) have different means.
+D1_REAL = torch.tensor([1.3, -0.4, 2.2, 0.7], dtype=torch.float64)
+D1_FAKE = torch.tensor([-1.1, 0.5, -2.4], dtype=torch.float64)
+D2_REAL = torch.tensor([-0.9, 0.2, -1.7, 0.4], dtype=torch.float64)
+D2_FAKE = torch.tensor([0.8, 1.9, -0.3], dtype=torch.float64)
+
+
+def test_d2gan_defaults_are_the_papers_constants():
+    # Nguyen et al. 2017 use alpha = 0.2, beta = 0.1; D_k = softplus(a_k) = log(1 + e^a).
+    sp = lambda a: torch.log1p(torch.exp(a))  # noqa: E731
+    expected_d = (-0.2 * torch.log(sp(D1_REAL)).mean() + sp(D1_FAKE).mean()
+                  + sp(D2_REAL).mean() - 0.1 * torch.log(sp(D2_FAKE)).mean())
+    torch.testing.assert_close(d2gan_discriminator_loss(D1_REAL, D1_FAKE, D2_REAL, D2_FAKE), expected_d)
+    expected_g = -sp(D1_FAKE).mean() + 0.1 * torch.log(sp(D2_FAKE)).mean()
+    torch.testing.assert_close(d2gan_generator_loss(D1_FAKE, D2_FAKE), expected_g)
+
+
+@pytest.mark.parametrize("loss", TWO_DISCRIMINATOR_LOSSES)
+def test_dual_losses_are_the_written_out_formulas(loss):
+    """D2 calls generated samples positive: its loss is D's with the batches' roles swapped, and
+    G wants D2 to call its samples data."""
+    s = torch.sigmoid
+    if loss in ("minimax", "non_saturating"):
+        d = (-torch.log(s(D1_REAL)).mean() - torch.log(1 - s(D1_FAKE)).mean()
+             - torch.log(s(D2_FAKE)).mean() - torch.log(1 - s(D2_REAL)).mean())
+    elif loss == "hinge":
+        d = (torch.clamp(1 - D1_REAL, min=0).mean() + torch.clamp(1 + D1_FAKE, min=0).mean()
+             + torch.clamp(1 - D2_FAKE, min=0).mean() + torch.clamp(1 + D2_REAL, min=0).mean())
+    else:  # wgan
+        d = -D1_REAL.mean() + D1_FAKE.mean() - D2_FAKE.mean() + D2_REAL.mean()
+    if loss == "minimax":  # G minimises the G terms of V
+        g = torch.log(1 - s(D1_FAKE)).mean() + torch.log(s(D2_FAKE)).mean()
+    elif loss == "non_saturating":
+        g = -torch.log(s(D1_FAKE)).mean() - torch.log(1 - s(D2_FAKE)).mean()
+    else:  # wgan, hinge
+        g = -D1_FAKE.mean() + D2_FAKE.mean()
+    torch.testing.assert_close(dual_discriminator_loss(D1_REAL, D1_FAKE, D2_REAL, D2_FAKE, loss=loss), d)
+    torch.testing.assert_close(dual_generator_loss(D1_FAKE, D2_FAKE, loss=loss), g)
+    with pytest.raises(ValueError, match="second discriminator"):
+        dual_generator_loss(D1_FAKE, D2_FAKE, loss="lsgan")

@@ -95,6 +95,17 @@ def test_dispatcher_uses_the_positive_batch():
     assert not torch.isclose(penalties.penalty("r1", D, pos, neg), penalties.penalty("r1", D, neg, pos))
 
 
+def test_dispatcher_and_default_dragan_use_kodalis_constant_at_the_positive_batch():
+    # DRAGAN perturbs the positive batch by c std(x) u with c = 0.5 (Kodali et al. 2017), the
+    # value every training loop uses through the dispatcher.
+    D = _mlp_critic(3)
+    pos, neg = torch.randn(5, 3, dtype=torch.float64), 3 * torch.randn(5, 3, dtype=torch.float64) - 1
+    u = torch.rand(5, 3, dtype=torch.float64)
+    expected = ((_autograd_norms(D, pos + 0.5 * pos.std() * u) - 1) ** 2).mean()
+    torch.testing.assert_close(penalties.dragan_penalty(D, pos, u=u), expected)
+    torch.testing.assert_close(penalties.penalty("dragan", D, pos, neg, {"u": u}), expected)
+
+
 def test_penalties_run_under_vmap_and_equal_a_loop():
     from torch.func import functional_call, stack_module_state, vmap
 

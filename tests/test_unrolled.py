@@ -10,7 +10,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from gan_notes.losses import discriminator_loss, generator_loss
 from gan_notes.models import mlp
-from gan_notes.unrolled import unroll, unrolled_generator_loss
+from gan_notes.unrolled import adam_state, unroll, unrolled_generator_loss
 
 
 def _problem(seed=0, dtype=torch.float64):
@@ -150,3 +150,80 @@ def test_adam_unrolling_under_vmap_of_torch_func_grad():
     g_vmap = vmap(grad(fn, argnums=1))(params, fake, real)
     g_loop = torch.stack([grad(fn, argnums=1)({n: p[s] for n, p in params.items()}, fake[s], real[s]) for s in range(S)])
     torch.testing.assert_close(g_vmap, g_loop)
+
+
+# --- continuing D's live Adam state (Metz et al. unroll D's own optimiser) ----------------------
+
+
+def _adam_after(D, loss_fn, steps, lr=0.05, betas=(0.6, 0.95), eps=1e-8):
+    """A torch.optim.Adam on D's parameters after ``steps`` steps on ``loss_fn``."""
+    opt = torch.optim.Adam(D.parameters(), lr=lr, betas=betas, eps=eps)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(dict(D.named_parameters())).backward()
+        opt.step()
+    return opt
+
+
+def test_adam_state_reads_the_live_optimiser():
+    D, _, fake, real = _problem()
+    loss_fn = lambda th: discriminator_loss("wgan", functional_call(D, th, (real,)), functional_call(D, th, (fake.detach(),)))  # noqa: E731
+    fresh = adam_state(torch.optim.Adam(D.parameters(), lr=0.01), dict(D.named_parameters()))
+    assert fresh["step"] == 0 and all(not m.any() for m in fresh["exp_avg"].values())
+    opt = _adam_after(D, loss_fn, 3, lr=0.02, betas=(0.7, 0.9), eps=1e-6)
+    st = adam_state(opt, dict(D.named_parameters()))
+    assert st["step"] == 3 and st["lr"] == 0.02 and st["betas"] == (0.7, 0.9) and st["eps"] == 1e-6
+    for n, p in D.named_parameters():
+        assert torch.equal(st["exp_avg"][n], opt.state[p]["exp_avg"])
+        assert torch.equal(st["exp_avg_sq"][n], opt.state[p]["exp_avg_sq"])
+    with pytest.raises(TypeError, match="optimizer"):
+        adam_state(torch.optim.SGD(D.parameters(), lr=0.1), dict(D.named_parameters()))
+
+
+def test_unroll_adam_continues_torch_optim_adam_from_its_state():
+    # k look-ahead steps from D's live state equal k more steps of D's own torch.optim.Adam.
+    D, _, fake, real = _problem()
+    loss_fn = lambda th: discriminator_loss("non_saturating", functional_call(D, th, (real,)), functional_call(D, th, (fake.detach(),)))  # noqa: E731
+    opt = _adam_after(D, loss_fn, 4)
+    st = adam_state(opt, dict(D.named_parameters()))
+    start = {n: p.detach().clone() for n, p in D.named_parameters()}
+    ours = unroll(loss_fn, start, 3, st["lr"], "adam", betas=st["betas"], eps=st["eps"], state=st)
+    from_zero = unroll(loss_fn, start, 3, st["lr"], "adam", betas=st["betas"], eps=st["eps"])
+    for _ in range(3):  # (this changes opt's state in place: ours is computed before)
+        opt.zero_grad()
+        loss_fn(dict(D.named_parameters())).backward()
+        opt.step()
+    for n, p in D.named_parameters():
+        # Only the form of eps differs (sqrt(v + eps^2) vs sqrt(v) + eps).
+        torch.testing.assert_close(ours[n], p.detach(), rtol=1e-5, atol=1e-6)
+    assert max((from_zero[n] - ours[n]).abs().max() for n in ours) > 1e-4  # the state matters
+
+
+def _hand_adam_lookahead(D, real, fake, loss, k, state, lr, betas, eps=1e-8):
+    """k Adam steps on D's loss from ``state``, written out with torch.autograd."""
+    names = list(dict(D.named_parameters()))
+    theta = [state["theta"][n].clone().requires_grad_(True) for n in names]
+    m = [state["exp_avg"][n].clone() for n in names]
+    v = [state["exp_avg_sq"][n].clone() for n in names]
+    b1, b2 = betas
+    call = lambda th, x: functional_call(D, dict(zip(names, th)), (x,))  # noqa: E731
+    for t in range(state["step"] + 1, state["step"] + k + 1):
+        g = torch.autograd.grad(discriminator_loss(loss, call(theta, real), call(theta, fake)), theta, create_graph=True)
+        m = [b1 * a + (1 - b1) * b for a, b in zip(m, g)]
+        v = [b2 * a + (1 - b2) * b * b for a, b in zip(v, g)]
+        theta = [p - lr * (a / (1 - b1**t)) / torch.sqrt(b / (1 - b2**t) + eps**2) for p, a, b in zip(theta, m, v)]
+    return generator_loss(loss, call(theta, fake))
+
+
+def test_unrolled_generator_loss_with_the_live_adam_state_equals_a_hand_computation():
+    D, params, fake, real = _problem()
+    loss_fn = lambda th: discriminator_loss("lsgan", functional_call(D, th, (real,)), functional_call(D, th, (fake.detach(),)))  # noqa: E731
+    opt = _adam_after(D, loss_fn, 2, lr=0.05, betas=(0.6, 0.95))
+    st = adam_state(opt, dict(D.named_parameters()))
+    d_params = {n: p.detach().clone() for n, p in D.named_parameters()}
+    got = unrolled_generator_loss(D, d_params, fake, real, loss="lsgan", k=2, lr=0.05, optimizer="adam", state=st, betas=(0.6, 0.95))
+    expected = _hand_adam_lookahead(D, real, fake, "lsgan", 2, {**st, "theta": d_params}, 0.05, (0.6, 0.95))
+    torch.testing.assert_close(got, expected)
+    (g_got,) = torch.autograd.grad(got, fake)
+    (g_exp,) = torch.autograd.grad(expected, fake)
+    torch.testing.assert_close(g_got, g_exp)
