@@ -167,22 +167,24 @@ def train_digit_classifier(
     if bool(((y < 0) | (y > 9)).any()):
         raise ValueError("labels must be digits 0..9")
     gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):  # the weights from `seed`; the caller's RNG untouched
+    # The whole run (weights, dropout) draws from a fork seeded with `seed`: the same seed gives
+    # the same classifier, and the caller's random state is untouched.
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         model = DigitClassifier().to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    model.train()
-    for step in range(steps):
-        idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen).to(dev)
-        xb = _shift(x[idx], max_shift, gen) if max_shift > 0 else x[idx]
-        loss = F.cross_entropy(model(xb), y[idx])
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"classifier training diverged at step {step}: loss {loss.item()}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        model.train()
+        for step in range(steps):
+            idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen).to(dev)
+            xb = _shift(x[idx], max_shift, gen) if max_shift > 0 else x[idx]
+            loss = F.cross_entropy(model(xb), y[idx])
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"classifier training diverged at step {step}: loss {loss.item()}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
     model.eval()
     return model
 
