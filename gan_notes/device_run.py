@@ -43,13 +43,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gan_notes import image_bench, run_time
+from gan_notes.provenance import environment
 
 __all__ = ["COPY_BACK", "CHAPTER", "chapter_namespace", "predict", "bench", "copy_back_problems", "run", "main"]
 
@@ -290,20 +290,6 @@ def _device_name() -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
 
 
-@contextmanager
-def _env(**values: str):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run(
     outdir: str | Path,
     profile: str = "full",
@@ -371,7 +357,7 @@ def run(
         no_network = dict(http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", no_proxy="") if offline else {}
         t0 = time.perf_counter()
         try:
-            with _env(GAN_NOTES_RUNS=runs_dir, PYTHONPATH=pythonpath, MPLBACKEND="Agg", **no_network):
+            with environment(GAN_NOTES_RUNS=runs_dir, PYTHONPATH=pythonpath, MPLBACKEND="Agg", **no_network):
                 record = provenance.execute(chapter, profile=profile, timeout=cell_timeout, output=notebook)
             results["chapter"] = {"notebook": notebook.name, "wall_time_s": record["wall_time_s"], "provenance": record}
             results["stages_done"].append("chapter")

@@ -24,6 +24,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,21 @@ def source_hash(nb: Any) -> str:
     """SHA-256 of the notebook's cell types and sources (markdown and code), in order."""
     payload = json.dumps([[c["cell_type"], _source(c)] for c in nb["cells"]], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@contextmanager
+def environment(**values: str):
+    """Set environment variables for the duration of a ``with`` block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def describe_device() -> str:
@@ -87,9 +103,7 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800, output
     # "<Figure size ...>" text in the committed outputs).
     env = {"GAN_NOTES_PROFILE": profile, "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0",
            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(**env):
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(md.parent)}}).execute()
         wall = time.perf_counter() - start
@@ -98,12 +112,6 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800, output
             # Errors raised while displaying an output (e.g. a figure that fails to render) do
             # not stop nbclient; a chapter with an error output must not be committed.
             raise RuntimeError(f"{md}: {len(errors)} error output(s), first: {errors[0].get('ename')}: {errors[0].get('evalue')}")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     import torch
 
     import gan_notes

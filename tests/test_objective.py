@@ -15,6 +15,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from gan_notes.objective import Method, Nets, d_input, discriminator_step_loss, generator_step_loss
+from _references import autograd_norms  # noqa: E402
 
 B, LATENT, DIM, K_MIX = 6, 3, 2, 3  # packs per D batch, latent and data dimension, mixture components
 DT = torch.float64
@@ -110,24 +111,14 @@ def ref_pack(x, m):
     return torch.stack([torch.cat([x[i * m + j] for j in range(m)]) for i in range(x.shape[0] // m)])
 
 
-def ref_grad_norms(critic, x):
-    """Per-sample input-gradient norms, row by row with torch.autograd (kept in the graph)."""
-    out = []
-    for xi in x:
-        xi = xi.detach().clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(critic(xi[None]).sum(), xi, create_graph=True)
-        out.append(g.norm())
-    return torch.stack(out)
-
-
 def ref_penalty(name, critic, pos, neg, eps, u):
     """GP between pos and neg (eps on pos), R1 at pos, DRAGAN at pos + 0.5 std(pos) u."""
     if name == "gp":
-        return ((ref_grad_norms(critic, eps * pos + (1 - eps) * neg) - 1) ** 2).mean()
+        return ((autograd_norms(critic, eps * pos + (1 - eps) * neg) - 1) ** 2).mean()
     if name == "r1":
-        return (ref_grad_norms(critic, pos) ** 2).mean()
+        return (autograd_norms(critic, pos) ** 2).mean()
     assert name == "dragan"
-    return ((ref_grad_norms(critic, pos + 0.5 * pos.std() * u) - 1) ** 2).mean()
+    return ((autograd_norms(critic, pos + 0.5 * pos.std() * u) - 1) ** 2).mean()
 
 
 def ref_mixture_ce(logits):

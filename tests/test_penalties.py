@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gan_notes import penalties
+from _references import autograd_norms  # noqa: E402
 
 
 def linear_critic(w):
@@ -57,32 +58,22 @@ def _mlp_critic(seed=0):
     return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
 
 
-def _autograd_norms(critic, x):
-    """Per-sample input-gradient norms, the independent way: torch.autograd, sample by sample."""
-    out = []
-    for xi in x:
-        xi = xi.detach().clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(critic(xi[None]).sum(), xi, create_graph=True)
-        out.append(g.norm())
-    return torch.stack(out)
-
-
 def test_gp_and_dragan_with_given_draws_equal_hand_computations():
     D = _mlp_critic()
     real, fake = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 3, dtype=torch.float64) + 2
     eps, u = torch.rand(6, 1, dtype=torch.float64), torch.rand(6, 3, dtype=torch.float64)
     x_hat = eps * real + (1 - eps) * fake
-    torch.testing.assert_close(penalties.gradient_penalty(D, real, fake, eps=eps), ((_autograd_norms(D, x_hat) - 1) ** 2).mean())
+    torch.testing.assert_close(penalties.gradient_penalty(D, real, fake, eps=eps), ((autograd_norms(D, x_hat) - 1) ** 2).mean())
     perturbed = real + 0.7 * real.std() * u
-    torch.testing.assert_close(penalties.dragan_penalty(D, real, c=0.7, u=u), ((_autograd_norms(D, perturbed) - 1) ** 2).mean())
-    torch.testing.assert_close(penalties.r1_penalty(D, real), (_autograd_norms(D, real) ** 2).mean())
+    torch.testing.assert_close(penalties.dragan_penalty(D, real, c=0.7, u=u), ((autograd_norms(D, perturbed) - 1) ** 2).mean())
+    torch.testing.assert_close(penalties.r1_penalty(D, real), (autograd_norms(D, real) ** 2).mean())
 
 
 def test_penalty_gradients_in_the_critic_equal_autograd():
     D = _mlp_critic(1)
     real = torch.randn(5, 3, dtype=torch.float64)
     (ours,) = torch.autograd.grad(penalties.r1_penalty(D, real), [D[0].weight])
-    (ref,) = torch.autograd.grad((_autograd_norms(D, real) ** 2).mean(), [D[0].weight])
+    (ref,) = torch.autograd.grad((autograd_norms(D, real) ** 2).mean(), [D[0].weight])
     torch.testing.assert_close(ours, ref)
 
 
@@ -101,7 +92,7 @@ def test_dispatcher_and_default_dragan_use_kodalis_constant_at_the_positive_batc
     D = _mlp_critic(3)
     pos, neg = torch.randn(5, 3, dtype=torch.float64), 3 * torch.randn(5, 3, dtype=torch.float64) - 1
     u = torch.rand(5, 3, dtype=torch.float64)
-    expected = ((_autograd_norms(D, pos + 0.5 * pos.std() * u) - 1) ** 2).mean()
+    expected = ((autograd_norms(D, pos + 0.5 * pos.std() * u) - 1) ** 2).mean()
     torch.testing.assert_close(penalties.dragan_penalty(D, pos, u=u), expected)
     torch.testing.assert_close(penalties.penalty("dragan", D, pos, neg, {"u": u}), expected)
 
