@@ -141,7 +141,10 @@ def provenance_page(notebooks_dir: str | Path) -> str:
     for ipynb in sorted(Path(notebooks_dir).glob("*.ipynb")):
         nb = json.loads(ipynb.read_text(encoding="utf-8"))
         rec = nb.get("metadata", {}).get(KEY, {})
-        title = next((_source(c).splitlines()[0].lstrip("# ") for c in nb["cells"] if c["cell_type"] == "markdown"), ipynb.stem)
+        # The chapter's title: its first top-level heading (the hidden macro cell comes before it).
+        headings = (line[2:] for c in nb["cells"] if c["cell_type"] == "markdown" for line in _source(c).splitlines()
+                    if line.startswith("# "))
+        title = next(headings, ipynb.stem)
         rows.append(
             f"| {{doc}}`{title} <../notebooks/{ipynb.stem}>` | {rec.get('profile', '?')} | {rec.get('device', '?')} "
             f"| {rec.get('wall_time_s', '?')} | {rec.get('executed_at', '?')[:10]} | {rec.get('torch', '?')} |"
