@@ -177,7 +177,7 @@ def apply_spectral_norm(net: nn.Module, n_power_iterations: int = 1) -> nn.Modul
     ``torch.nn.utils.parametrizations.spectral_norm``: its weight is used as
 
     .. math::
-        ar W = W / \sigma(W),
+        \bar W = W / \sigma(W),
 
     with :math:`\sigma(W)` estimated by ``n_power_iterations`` power-iteration steps per
     training-mode forward pass (:func:`spectral_normalize` is that step, written out).
