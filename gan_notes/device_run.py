@@ -56,7 +56,10 @@ __all__ = ["COPY_BACK", "CHAPTER", "chapter_namespace", "predict", "bench", "cop
 REPO = Path(__file__).resolve().parent.parent
 CHAPTER = REPO / "notebooks" / "11_stacked_mnist.md"
 
-#: What the device tool copies back from its output folder.
+#: What the device tool copies back from its output folder: at most 8 files of 16 MiB, at
+#: most two folders deep, names of letters, digits, ".", "_" and "-".
+#:
+#: :meta hide-value:
 COPY_BACK = {"max_files": 8, "max_bytes": 16 * 2**20, "max_folders_deep": 2, "name": re.compile(r"^[A-Za-z0-9._-]+$")}
 
 #: Modules the chapter's kernel needs beyond PyTorch (the GPU image lacks the Jupyter ones:

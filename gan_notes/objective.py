@@ -227,9 +227,10 @@ def discriminator_step_loss(method: Method, nets: Nets, r: Mapping[str, torch.Te
     r"""The loss D's optimiser minimises in one D step, and its terms.
 
     .. math::
-        \mathcal L = \mathcal L_D\big(a(\tilde x), a(\tilde{G}(z))\big) + \lambda\,\Omega(D)
-        \;[+\ \mathcal L_D(a_2(\tilde G(z)), a_2(\tilde x)) + \lambda\,\Omega(D_2)]
-        \;[+\ \mathcal L_C],
+        \begin{aligned}
+        \mathcal L = {} & \mathcal L_D\big(a(\tilde x), a(\tilde{G}(z))\big) + \lambda\,\Omega(D) \\
+        & [+\ \mathcal L_D(a_2(\tilde G(z)), a_2(\tilde x)) + \lambda\,\Omega(D_2)]\;[+\ \mathcal L_C],
+        \end{aligned}
 
     where :math:`\tilde\cdot` is what D sees (:func:`d_input`), :math:`\Omega` the penalty at
     each discriminator's positive batch and :math:`\mathcal L_C` the mixture classifier's loss;
@@ -284,8 +285,10 @@ def generator_step_loss(method: Method, nets: Nets, r: Mapping[str, torch.Tensor
     r"""The loss G's optimiser minimises in one G step.
 
     .. math::
-        \mathcal L = \mathcal L_G\big(a(\tilde G(z))\big)\;[+\ \mathcal L_G(-a_2(\tilde G(z)))]
-        \;[+\ \lambda_{ms}\mathcal L_{ms}]\;[+\ \beta\,\mathcal L_C],
+        \begin{aligned}
+        \mathcal L = {} & \mathcal L_G\big(a(\tilde G(z))\big)\;[+\ \mathcal L_G(-a_2(\tilde G(z)))] \\
+        & [+\ \lambda_{ms}\mathcal L_{ms}]\;[+\ \beta\,\mathcal L_C],
+        \end{aligned}
 
     with D replaced by its look-ahead :math:`D_{\theta^k}` for unrolling, by the feature
     distance for feature matching, and by their own losses for D2GAN and BEGAN.
