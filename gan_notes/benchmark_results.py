@@ -52,8 +52,25 @@ GOALS = {"ring": {"modes": 8.0, "high_quality": 0.97}, "grid": {"modes": 24.8, "
 FIELDS = ("dataset", "method", "seed", "modes", "high_quality", "kl", "precision", "recall", "wall_time_s", "diverged")
 
 
+def _encode(v):
+    """Non-finite floats as strings, in nested lists too (strict JSON has no NaN)."""
+    if isinstance(v, list):
+        return [_encode(x) for x in v]
+    return v if not isinstance(v, float) or math.isfinite(v) else str(v)
+
+
+def _decode(v):
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    return float(v) if isinstance(v, str) and v in ("nan", "inf", "-inf") else v
+
+
 def save_results(results: dict, path: str | os.PathLike) -> tuple[str, str]:
-    """Write the JSON (metadata and rows) and a CSV of the rows next to it; return both paths.
+    """Write the JSON (metadata, rows and learning curves) and a CSV of the rows next to it;
+    return both paths.
+
+    ``results["curves"]`` (optional) is a list of ``{"dataset", "method", "steps": [...],
+    metric: [[value per seed] per step]}``, from :func:`gan_notes.benchmark.run_cell`.
 
     Non-finite numbers are written as the strings ``"nan"``/``"inf"`` in JSON (strict JSON has
     none) and read back as floats by :func:`load_results`.
@@ -64,8 +81,9 @@ def save_results(results: dict, path: str | os.PathLike) -> tuple[str, str]:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     enc = lambda v: v if not isinstance(v, float) or math.isfinite(v) else str(v)  # noqa: E731
     rows = [{k: enc(r[k]) for k in FIELDS} for r in results["rows"]]
+    curves = [{k: _encode(v) for k, v in c.items()} for c in results.get("curves", [])]
     with open(path, "w") as f:
-        json.dump({"metadata": results["metadata"], "rows": rows}, f, indent=1)
+        json.dump({"metadata": results["metadata"], "rows": rows, "curves": curves}, f, indent=1)
     csv_path = path[:-5] + ".csv"
     with open(csv_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
@@ -79,7 +97,7 @@ RESULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results
 
 
 def load_results(path: str | os.PathLike | None = None) -> dict:
-    """Read :func:`save_results`' JSON: ``{"metadata": dict, "rows": list of dict}`` with
+    """Read :func:`save_results`' JSON: ``{"metadata": dict, "rows": list of dict, "curves": list}`` with
     floats (NaN/inf restored), int seeds and bool ``diverged``; no pandas needed.
 
     ``path`` defaults to :data:`RESULTS_PATH` (``gan_notes/results/toy_benchmark.json``, installed with the package),
@@ -97,7 +115,8 @@ def load_results(path: str | os.PathLike | None = None) -> dict:
             raise ValueError(f"{path}: a row lacks {missing}")
         rows.append({"dataset": r["dataset"], "method": r["method"], "seed": int(r["seed"]),
                      **{k: float(r[k]) for k in FIELDS[3:9]}, "diverged": bool(r["diverged"])})
-    return {"metadata": raw["metadata"], "rows": rows}
+    curves = [{k: _decode(v) for k, v in c.items()} for c in raw.get("curves", [])]
+    return {"metadata": raw["metadata"], "rows": rows, "curves": curves}
 
 
 def summary(rows, metrics: Sequence[str] = ("modes", "high_quality", "kl", "precision", "recall")) -> dict:

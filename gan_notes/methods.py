@@ -20,34 +20,45 @@ from gan_notes.objective import Method, Nets, discriminator_step_loss, generator
 __all__ = ["build_networks", "SeedLosses"]
 
 
-def build_networks(method: Method, latent_dim: int, dim: int, hidden: Sequence[int]) -> dict[str, nn.Module]:
+def build_networks(method: Method, latent_dim: int, dim: int, hidden: Sequence[int], *, g_hidden: Sequence[int] | None = None,
+                   g_batch_norm: bool = False, d_maxout: int = 0, init_std: float | None = None) -> dict[str, nn.Module]:
     r"""The networks of one seed, built from torch's global generator in a fixed order: G first,
     then D's side (as the book's chapters build them before :func:`~gan_notes.train.train_gan`).
 
-    G is :func:`~gan_notes.models.mlp` (``latent_dim -> hidden -> dim``) or a mixture of them;
-    D is ``mlp(pack * dim, 1, hidden)``, :func:`~gan_notes.models.mlp_md` for minibatch
-    discrimination, :func:`~gan_notes.models.autoencoder_mlp` (width ``hidden[0]``) for BEGAN;
-    C (mixture) is ``mlp(dim, mixture, hidden)``.
+    G is :func:`~gan_notes.models.mlp` (``latent_dim -> g_hidden -> dim``, batch-normalised
+    with ``g_batch_norm``) or a mixture of them; D is ``mlp(pack * dim, 1, hidden)`` (ReLU), or
+    :func:`~gan_notes.models.maxout_mlp` with ``d_maxout`` pieces, :func:`~gan_notes.models.mlp_md`
+    (ReLU) for minibatch discrimination, :func:`~gan_notes.models.autoencoder_mlp` (width
+    ``hidden[0]``, a code of ``dim - 1`` units: a bottleneck, as BEGAN's) for BEGAN; D2 of a
+    two-discriminator method uses ``method.d2_activation``; C (mixture) is
+    ``mlp(dim, mixture, hidden)``. With ``init_std``, every linear layer is drawn from
+    :math:`\mathcal N(0, \mathrm{init\_std}^2)` with zero biases (:func:`~gan_notes.models.init_normal_`).
 
     See also
     --------
-    train_ensemble; Chapter 09.
+    train_ensemble; gan_notes.protocols; Chapter 09.
     """
     hidden = tuple(hidden)
-    if method.mixture:
-        nets: dict[str, nn.Module] = {"G": remedies.MixtureGenerator([models.mlp(latent_dim, dim, hidden) for _ in range(method.mixture)])}
-    else:
-        nets = {"G": models.mlp(latent_dim, dim, hidden)}
+    g_hidden = hidden if g_hidden is None else tuple(g_hidden)
+    make_g = lambda: models.mlp(latent_dim, dim, g_hidden, batch_norm=g_batch_norm)  # noqa: E731
+    nets: dict[str, nn.Module] = {"G": remedies.MixtureGenerator([make_g() for _ in range(method.mixture)]) if method.mixture else make_g()}
     d_in = method.pack * dim
     for name in method.d_names:
         if name == "C":
             nets[name] = models.mlp(dim, method.mixture, hidden)
         elif method.loss == "began":
-            nets[name] = models.autoencoder_mlp(d_in, hidden=hidden[0])
+            nets[name] = models.autoencoder_mlp(d_in, hidden=hidden[0], code=max(d_in - 1, 1))
+        elif name == "D2" and method.two_discriminators:
+            nets[name] = models.mlp(d_in, 1, hidden, activation=method.d2_activation)
         elif method.minibatch:
-            nets[name] = models.mlp_md(d_in, hidden, *method.minibatch)
+            nets[name] = models.mlp_md(d_in, hidden, *method.minibatch, activation="relu")
+        elif d_maxout:
+            nets[name] = models.maxout_mlp(d_in, 1, hidden, d_maxout)
         else:
             nets[name] = models.mlp(d_in, 1, hidden)
+    if init_std is not None:
+        for net in nets.values():
+            models.init_normal_(net, init_std)
     return nets
 
 

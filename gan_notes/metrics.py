@@ -105,8 +105,9 @@ def mode_coverage(samples, centers, std, threshold: float = 3.0, weights=None) -
 def _kth_radius(points: torch.Tensor, k: int) -> torch.Tensor:
     """Distance from each point to its k-th nearest neighbour, the point itself excluded."""
     d = torch.cdist(points, points)
-    # The smallest entry of each row is the point itself (distance 0): take the (k+1)-th.
-    return d.kthvalue(k + 1, dim=1).values
+    # The smallest entry of each row is the point itself (distance 0): take the (k+1)-th
+    # (topk of the k+1 smallest: the same value as kthvalue, several times faster on a CPU).
+    return d.topk(k + 1, dim=1, largest=False).values[:, -1]
 
 
 def prdc(real, fake, k: int = 5) -> dict[str, float]:

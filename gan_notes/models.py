@@ -19,7 +19,7 @@ from torch import nn
 from gan_notes.remedies import MinibatchDiscrimination
 from gan_notes.validate import integer
 
-__all__ = ["mlp", "mlp_md", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
+__all__ = ["mlp", "mlp_md", "Maxout", "maxout_mlp", "init_normal_", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -30,7 +30,8 @@ _ACTIVATIONS = {
 }
 
 
-def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activation: str = "relu") -> nn.Sequential:
+def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activation: str = "relu",
+        batch_norm: bool = False) -> nn.Sequential:
     """A multilayer perceptron ``in_dim -> hidden... -> out_dim`` with a linear last layer.
 
     The last layer is linear on purpose: a discriminator returns *logits* (the losses apply
@@ -44,6 +45,11 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activatio
         Widths of the hidden layers.
     activation : {"relu", "leaky_relu", "tanh", "elu", "selu"}
         Hidden activation.
+    batch_norm : bool
+        Batch normalisation before each hidden activation (PacGAN's toy generator), on the
+        batch's own statistics in training *and* evaluation (``track_running_stats=False``:
+        no running buffers to update, so the network maps over seeds with ``vmap``); the
+        hidden layers then have no bias, which the normalisation's shift replaces.
 
     See also
     --------
@@ -60,9 +66,56 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activatio
     widths = (in_dim, *hidden)
     layers: list[nn.Module] = []
     for a, b in zip(widths[:-1], widths[1:]):
-        layers += [nn.Linear(a, b), _ACTIVATIONS[activation]()]
+        layers.append(nn.Linear(a, b, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(b, track_running_stats=False))
+        layers.append(_ACTIVATIONS[activation]())
     layers.append(nn.Linear(widths[-1], out_dim))
     return nn.Sequential(*layers)
+
+
+class Maxout(nn.Module):
+    r"""A maxout layer (Goodfellow et al. 2013): :math:`h_j = \max_{k \le K} (W_k x + b_k)_j`,
+    ``in_dim -> out_dim`` with ``pieces`` = K affine pieces per unit."""
+
+    def __init__(self, in_dim: int, out_dim: int, pieces: int) -> None:
+        super().__init__()
+        _check_dims(in_dim=in_dim, out_dim=out_dim, pieces=pieces)
+        self.out_dim, self.pieces = out_dim, pieces
+        self.linear = nn.Linear(in_dim, out_dim * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).unflatten(-1, (self.out_dim, self.pieces)).amax(-1)
+
+
+def maxout_mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (200, 200, 200), pieces: int = 5) -> nn.Sequential:
+    """A maxout MLP ``in_dim -> hidden... -> out_dim`` with a linear last layer (PacGAN's and
+    VEEGAN's toy discriminator: three maxout layers of 200 units, 5 pieces each).
+
+    See also
+    --------
+    Maxout; gan_notes.protocols; Chapter 09.
+    """
+    hidden = tuple(hidden)
+    _check_dims(in_dim=in_dim, out_dim=out_dim, pieces=pieces, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+    widths = (in_dim, *hidden)
+    layers: list[nn.Module] = [Maxout(a, b, pieces) for a, b in zip(widths[:-1], widths[1:])]
+    layers.append(nn.Linear(widths[-1], out_dim))
+    return nn.Sequential(*layers)
+
+
+def init_normal_(net: nn.Module, std: float) -> nn.Module:
+    r"""Initialise every linear weight from :math:`\mathcal N(0, \mathrm{std}^2)` and every bias to
+    zero, in place (PacGAN's released toy code: ``IsotropicGaussian(0.02)``, ``Constant(0)``);
+    batch-norm scales and shifts keep their 1 and 0. Draws from torch's global generator."""
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
+        raise ValueError(f"std must be a positive number, got {std!r}")
+    for mod in net.modules():
+        if isinstance(mod, nn.Linear):
+            nn.init.normal_(mod.weight, 0.0, std)
+            if mod.bias is not None:
+                nn.init.zeros_(mod.bias)
+    return net
 
 
 def _check_dims(**dims: int) -> None:

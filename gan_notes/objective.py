@@ -36,11 +36,13 @@ from gan_notes import losses, remedies, validate
 from gan_notes.penalties import PENALTIES, penalty
 from gan_notes.unrolled import unroll
 
-__all__ = ["METHOD_LOSSES", "Method", "Nets", "d_input", "discriminator_step_loss", "generator_step_loss"]
+__all__ = ["METHOD_LOSSES", "OPTIMIZERS", "Method", "Nets", "d_input", "discriminator_step_loss", "generator_step_loss"]
 
 #: Losses a :class:`Method` can train with: those of :data:`gan_notes.losses.LOSSES`, and the
 #: two games of Chapter 07 that need networks of their own, D2GAN and BEGAN.
 METHOD_LOSSES = (*losses.LOSSES, "d2gan", "began")
+#: The optimisers a :class:`Method` can name.
+OPTIMIZERS = ("adam", "rmsprop")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ class Method:
         A second discriminator ``"D2"`` whose positive class is the generated samples
         (:func:`~gan_notes.losses.dual_discriminator_loss`); ``loss`` must be one of
         :data:`~gan_notes.losses.TWO_DISCRIMINATOR_LOSSES`.
+    d2_generator_loss : str, optional
+        G's loss for D2's term, :math:`\mathcal L_G(-a_2)`, when it differs from ``loss`` (both
+        must share D's loss): Zhang, Li & Yu's eq. (5) is ``loss="non_saturating"`` with
+        ``d2_generator_loss="minimax"`` (only D1's term made non-saturating); eq. (6) is
+        ``loss="minimax"``.
+    d2_activation : str
+        D2's hidden activation (:func:`gan_notes.models.mlp`; ``"selu"`` in Zhang, Li & Yu).
     d_steps : int
         D steps per G step (``n_critic``).
     penalty, penalty_weight : one of :data:`~gan_notes.penalties.PENALTIES` and its weight
@@ -88,10 +97,15 @@ class Method:
         D's live optimiser state (:func:`gan_notes.unrolled.unroll`, Metz et al. 2017).
     d2gan_alpha, d2gan_beta, began_gamma, began_lambda_k : the games' constants.
     lr_g, lr_d, betas : optional overrides of the trainer's optimiser settings.
+    optimizer : {"adam", "rmsprop"}
+        Both players' optimiser in the batched trainer (:func:`gan_notes.ensemble.train_ensemble`;
+        WGAN's paper uses RMSProp); ``betas`` apply to Adam only.
     """
 
     loss: str = "non_saturating"
     two_discriminators: bool = False
+    d2_generator_loss: str | None = None
+    d2_activation: str = "relu"
     d_steps: int = 1
     penalty: str | None = None
     penalty_weight: float = 10.0
@@ -113,6 +127,7 @@ class Method:
     lr_g: float | None = None
     lr_d: float | None = None
     betas: tuple[float, float] | None = None
+    optimizer: str = "adam"
 
     def __post_init__(self) -> None:
         if self.loss not in METHOD_LOSSES:
@@ -149,6 +164,10 @@ class Method:
             if not isinstance(self.betas, tuple) or len(self.betas) != 2 or not all(
                     0 <= validate.number("betas", b) < 1 for b in self.betas):
                 raise ValueError(f"betas must be a pair in [0, 1), got {self.betas!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.unroll and self.optimizer != "adam":
+            raise ValueError("unroll continues D's Adam state: it needs optimizer='adam'")
         if self.two_discriminators and self.loss not in losses.TWO_DISCRIMINATOR_LOSSES:
             raise ValueError(f"two_discriminators needs a loss with L_D(r, f) = L_D(-f, -r) "
                              f"({', '.join(losses.TWO_DISCRIMINATOR_LOSSES)}), got {self.loss!r}")
@@ -156,9 +175,15 @@ class Method:
         if own_nets and (self.penalty or self.pack > 1 or self.minibatch or self.feature_matching or self.unroll):
             raise ValueError(f"loss {self.loss!r} does not combine with penalties, packing, minibatch "
                              "discrimination, feature matching or unrolling here")
-        if self.two_discriminators and (self.pack > 1 or self.minibatch or self.feature_matching or self.unroll or self.mixture):
-            raise ValueError("two_discriminators does not combine with packing, minibatch discrimination, "
-                             "feature matching, unrolling or a mixture here")
+        if self.two_discriminators and (self.pack > 1 or self.feature_matching or self.unroll or self.mixture):
+            raise ValueError("two_discriminators does not combine with packing, feature matching, unrolling "
+                             "or a mixture here")
+        if self.d2_generator_loss is not None and not (
+                self.two_discriminators and self.loss in losses.LOGISTIC and self.d2_generator_loss in losses.LOGISTIC):
+            raise ValueError(f"d2_generator_loss needs two_discriminators and, like loss, one of "
+                             f"{', '.join(losses.LOGISTIC)} (they share D's loss), got {self.d2_generator_loss!r}")
+        if self.d2_activation != "relu" and not self.two_discriminators:
+            raise ValueError("d2_activation needs two_discriminators")
         if self.feature_matching and self.instance_noise:
             raise ValueError("feature_matching does not combine with instance_noise here")
         if self.unroll and (self.pack > 1 or self.minibatch or self.spectral_norm or self.feature_matching):
@@ -325,7 +350,7 @@ def generator_step_loss(method: Method, nets: Nets, r: Mapping[str, torch.Tensor
         x = d_input(m, fake, r.get("noise_fake"))
         loss = losses.generator_loss(m.loss, nets("D", x))
         if m.two_discriminators:
-            loss = loss + losses.generator_loss(m.loss, -nets("D2", x))
+            loss = loss + losses.generator_loss(m.d2_generator_loss or m.loss, -nets("D2", x))
     if m.mode_seeking:
         loss = loss + m.mode_seeking * remedies.mode_seeking_loss(fake, nets("G", r["z2"]), r["z"], r["z2"])
     if m.mixture:

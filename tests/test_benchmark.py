@@ -9,35 +9,46 @@ import pytest
 
 from gan_notes import benchmark as bm
 from gan_notes import benchmark_results as bmr
+from gan_notes.references import REFERENCES
 
 REQUIRED = ["minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "dragan", "hinge", "began", "sngan", "r1",
             "unrolled", "minibatch_disc", "feature_matching", "pacgan2", "pacgan3", "pacgan4", "instance_noise",
-            "mode_seeking", "mixture", "d2gan", "dual_d", "dual_d_ns"]
+            "mode_seeking", "mixture", "d2gan", "dual_d", "dual_d_saturating"]
 
 
 def test_every_method_is_listed_with_its_source():
     assert list(bm.METHODS) == REQUIRED
     assert set(bm.SOURCES) == set(bm.METHODS)
+    assert all(len(src) == 2 and src[0] for src in bm.SOURCES.values())  # (source and settings, deviations)
 
 
 @pytest.fixture(scope="module")
 def smoke_results():
-    res = bm.run_benchmark(profile="smoke", datasets=["ring"], log=None)
-    res["rows"] += bm.run_benchmark(["non_saturating", "pacgan4"], ["grid"], profile="smoke", log=None)["rows"]
+    res = bm.run_benchmark(protocol="smoke", datasets=["ring"], log=None)
+    grid = bm.run_benchmark(["non_saturating", "pacgan4"], ["grid"], protocol="smoke", log=None)
+    res["rows"] += grid["rows"]
+    res["curves"] += grid["curves"]
     return res
 
 
 def test_every_method_runs_batched_and_gives_metrics(smoke_results):
-    rows = smoke_results["rows"]
-    seeds = bm.SIZES["smoke"]["seeds"]
-    assert len(rows) == (len(REQUIRED) + 2) * seeds
+    rows = [r for r in smoke_results["rows"] if not r["method"].startswith("ref:")]
+    refs = [r for r in smoke_results["rows"] if r["method"].startswith("ref:")]
+    seeds = bm.PROTOCOLS["smoke"].seeds
+    assert len(rows) == (len(REQUIRED) + 2) * seeds and len(refs) == 2 * len(REFERENCES) * seeds
     for r in rows:
         assert not r["diverged"]
         for k in ("modes", "high_quality", "precision", "recall", "wall_time_s"):
             assert math.isfinite(r[k]), (r["method"], k)
         assert not math.isnan(r["kl"])  # inf when no sample is high quality
     meta = smoke_results["metadata"]
-    assert meta["profile"] == "smoke" and meta["steps"] == bm.SIZES["smoke"]["steps"] and meta["torch"]
+    assert meta["protocol"]["name"] == "smoke" and meta["steps"] == bm.PROTOCOLS["smoke"].steps and meta["torch"]
+    # a learning curve per cell, at the protocol's checkpoints, a value per seed
+    curves = {(c["dataset"], c["method"]): c for c in smoke_results["curves"]}
+    assert len(curves) == len(REQUIRED) + 2
+    for c in curves.values():
+        assert c["steps"] == [0, *bm.PROTOCOLS["smoke"].eval_steps()]
+        assert all(len(c[k]) == len(c["steps"]) and all(len(v) == seeds for v in c[k]) for k in bm.CURVE_METRICS)
 
 
 def test_results_round_trip(tmp_path, smoke_results):
@@ -45,6 +56,7 @@ def test_results_round_trip(tmp_path, smoke_results):
     back = bmr.load_results(path)
     assert back["metadata"] == json.loads(json.dumps(smoke_results["metadata"]))
     assert back["rows"] == smoke_results["rows"]  # inf KL survives the trip
+    assert back["curves"] == smoke_results["curves"]  # the learning curves too
     with open(csv_path) as f:
         table = list(csv.DictReader(f))
     assert tuple(table[0]) == bmr.FIELDS and len(table) == len(back["rows"])
@@ -70,10 +82,12 @@ def test_summary_is_mean_and_standard_error():
 
 def test_command_line(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert bm.main(["run", "--profile", "smoke", "--methods", "hinge", "--datasets", "grid", "--seeds", "3", "--out", str(out)]) == 0
+    assert bm.main(["run", "--protocol", "smoke", "--methods", "hinge", "--datasets", "grid", "--seeds", "3", "--out", str(out)]) == 0
     rows = bmr.load_results(out)["rows"]
-    assert [(r["method"], r["seed"]) for r in rows] == [("hinge", 0), ("hinge", 1), ("hinge", 2)]
-    assert "wrote" in capsys.readouterr().out
+    assert [(r["method"], r["seed"]) for r in rows][:3] == [("hinge", 0), ("hinge", 1), ("hinge", 2)]
+    assert {r["method"] for r in rows[3:]} == {"ref:" + k for k in REFERENCES}
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "beat every reference" in printed
 
 
 def test_published_anchors():
@@ -84,12 +98,12 @@ def test_published_anchors():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: bm.run_cell("ring", "gan9000", profile="smoke"), "method"),
-        (lambda: bm.run_cell("moons", "hinge", profile="smoke"), "dataset"),
-        (lambda: bm.run_cell("ring", "hinge", profile="huge"), "profile"),
-        (lambda: bm.run_benchmark(["hinge"], ["ring"], seeds=0, profile="smoke", log=None), "seeds"),
-        (lambda: bm.run_benchmark(["hinge"], ["ring"], profile="smoke", workers=0, log=None), "workers"),
-        (lambda: bm.run_benchmark([], ["ring"], profile="smoke", log=None), "method"),
+        (lambda: bm.run_cell("ring", "gan9000", protocol="smoke"), "method"),
+        (lambda: bm.run_cell("moons", "hinge", protocol="smoke"), "dataset"),
+        (lambda: bm.run_cell("ring", "hinge", protocol="huge"), "protocol"),
+        (lambda: bm.run_benchmark(["hinge"], ["ring"], seeds=0, protocol="smoke", log=None), "seeds"),
+        (lambda: bm.run_benchmark(["hinge"], ["ring"], protocol="smoke", workers=0, log=None), "workers"),
+        (lambda: bm.run_benchmark([], ["ring"], protocol="smoke", log=None), "method"),
         (lambda: bm.speed("pacgan2", steps=1, seeds=1, log=None), "train_gan"),
         (lambda: bmr.save_results({"metadata": {}, "rows": []}, "x.txt"), "json"),
     ],
@@ -110,7 +124,7 @@ def test_load_rejects_other_files(tmp_path):
 
 
 def test_speed_reports_both_timings():
-    (row,) = bm.speed("non_saturating", seeds=2, steps=2, profile="smoke", devices=["cpu"], log=None)
+    (row,) = bm.speed("non_saturating", seeds=2, steps=2, protocol="smoke", devices=["cpu"], log=None)
     assert row["sequential_s"] > 0 and row["batched_s"] > 0 and row["speedup"] == pytest.approx(row["sequential_s"] / row["batched_s"])
 
 
@@ -126,10 +140,11 @@ def test_goals_pick_the_best_cell_and_say_whether_it_meets_them():
 
 
 def test_committed_results_are_a_full_run_of_every_cell():
-    # The chapters render this file: it must be the full protocol, every cell, 10 seeds each.
+    # The chapters render this file: it must be the book protocol, every cell and reference, 10 seeds each.
     res = bmr.load_results()
-    assert res["metadata"]["profile"] == "full"
+    assert res["metadata"]["protocol"] == bm.PROTOCOLS["book"].as_dict()
     counts = {}
     for r in res["rows"]:
         counts[r["dataset"], r["method"]] = counts.get((r["dataset"], r["method"]), 0) + 1
-    assert counts == {(d, m): 10 for d in bm.MIXTURES for m in bm.METHODS}
+    assert counts == {(d, m): 10 for d in bm.MIXTURES for m in [*bm.METHODS, *("ref:" + k for k in REFERENCES)]}
+    assert {(c["dataset"], c["method"]) for c in res["curves"]} == {(d, m) for d in bm.MIXTURES for m in bm.METHODS}

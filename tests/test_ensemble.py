@@ -18,7 +18,7 @@ RING = toy.ring()
 
 
 def batched(method, seeds, data=RING, **kw):
-    kw = {"hidden": H, "steps": STEPS, "batch_size": B, "n_eval": N_EVAL, "progress": False, **kw}
+    kw = {"hidden": H, "steps": STEPS, "batch_size": B, "n_eval": N_EVAL, "progress": False, "rng": "per_seed", **kw}
     return train_ensemble(method, data, seeds, **kw)
 
 
@@ -139,7 +139,8 @@ def test_a_diverged_seed_is_recorded_and_the_others_go_on():
     assert not any(only.diverged)
     idx = [seeds.index(s) for s in alive]
     np.testing.assert_allclose(res.samples[idx], only.samples, rtol=1e-5, atol=1e-6)
-    with pytest.raises(TrainingDiverged, match=r"step \d+: the discriminator loss is not finite \(seed \d+: nan"):
+    assert all((a is None) == (s in alive) for s, a in zip(seeds, res.diverged_at))
+    with pytest.raises(TrainingDiverged, match=r"not finite \(seed \d+: step \d+: the discriminator loss is nan"):
         batched(Method(), seeds, data=Poisoned(), steps=6)
 
 
@@ -199,3 +200,151 @@ def test_bad_types():
         batched("non_saturating", 2)
     with pytest.raises(TypeError, match="data"):
         batched(Method(), 2, data=lambda n: torch.zeros(n, 2))
+
+
+# --- issue 13: seed 003's networks, protocol architectures, checkpoints, rng, ema, RMSProp ----
+
+from gan_notes.ensemble import checkpoints  # noqa: E402
+from gan_notes.remedies import MinibatchDiscrimination  # noqa: E402
+
+SEED_003 = Method(loss="non_saturating", two_discriminators=True, d2_generator_loss="minimax", minibatch=(5, 3),
+                  d2_activation="selu")
+
+
+def _kinds(net):
+    return {type(m) for m in net.modules()}
+
+
+def test_build_networks_for_seed_003_and_the_protocols():
+    nets = build_networks(SEED_003, 2, 2, (8,))
+    assert set(nets) == {"G", "D", "D2"}
+    assert MinibatchDiscrimination in _kinds(nets["D"]) and nn.ReLU in _kinds(nets["D"])
+    assert nn.LeakyReLU not in _kinds(nets["D"]) and nn.SELU not in _kinds(nets["D"])
+    assert nn.SELU in _kinds(nets["D2"]) and MinibatchDiscrimination not in _kinds(nets["D2"])
+    assert nn.ReLU not in _kinds(nets["D2"])
+    # PacGAN's D: maxout; G unchanged
+    nets = build_networks(Method(), 2, 2, (8,), d_maxout=5)
+    maxouts = [m for m in nets["D"] if isinstance(m, models.Maxout)]
+    assert len(maxouts) == 1 and maxouts[0].pieces == 5 and models.Maxout not in _kinds(nets["G"])
+    # batch norm in G only
+    nets = build_networks(Method(), 2, 2, (8, 8), g_batch_norm=True)
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in nets["G"]) == 2 and nn.BatchNorm1d not in _kinds(nets["D"])
+    # N(0, std^2) weights, zero biases, in every network
+    torch.manual_seed(0)
+    nets = build_networks(Method(two_discriminators=True), 2, 2, (64, 64), init_std=0.02)
+    for net in nets.values():
+        linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+        assert linears and all(float(m.bias.detach().abs().max()) == 0.0 for m in linears)
+        w = torch.cat([m.weight.detach().flatten() for m in linears])
+        assert 0.017 < float(w.std()) < 0.023
+    # BEGAN: a 1-unit code for 2-d data (a bottleneck), 2*2 - 1 = 3 units for packed pairs
+    enc, dec = build_networks(Method(loss="began"), 2, 2, (8,))["D"]
+    assert [m for m in enc if isinstance(m, nn.Linear)][-1].out_features == 1
+    assert [m for m in dec if isinstance(m, nn.Linear)][0].in_features == 1
+
+
+def test_seed_003_method_trains_under_vmap():
+    res = batched(SEED_003, [0, 1], steps=2, rng="batched")
+    assert np.isfinite(res.d_loss).all() and np.isfinite(res.g_loss).all()
+    assert all(math.isfinite(mt["modes"]) for mt in res.metrics)
+
+
+def test_checkpoints_are_log_spaced_and_end_with_steps():
+    assert checkpoints(10000, 3, 100) == [100, 215, 464, 1000, 2154, 4642, 10000]
+    assert checkpoints(1000, 1, 10) == [10, 100, 1000]
+    assert checkpoints(1500, 2, 100) == [100, 316, 1000, 1500]
+    assert checkpoints(50, 3, 100) == [50]
+    for steps, per, first in [(7, 3, 1), (400_000, 3, 100), (6000, 5, 100), (3, 1, 3)]:
+        c = checkpoints(steps, per, first)
+        assert c[-1] == steps and c[0] == min(first, steps) and all(a < b for a, b in zip(c, c[1:]))
+
+
+@pytest.mark.parametrize("args", [(0, 3, 100), (100, 0, 10), (100, 3, 0), (True, 3, 100), (100.0, 3, 100), (100, 3, -1)])
+def test_checkpoints_reject_bad_arguments(args):
+    with pytest.raises(ValueError):
+        checkpoints(*args)
+
+
+def test_batched_rng_is_reproducible_and_differs_from_per_seed_only_in_the_draws():
+    a = batched(Method(), [0, 1], rng="batched")
+    b = batched(Method(), [0, 1], rng="batched")
+    np.testing.assert_array_equal(a.samples, b.samples)
+    np.testing.assert_array_equal(a.d_loss, b.d_loss)
+    per_seed = batched(Method(), [0, 1], rng="per_seed")
+    assert not np.allclose(a.samples, per_seed.samples)
+    # no step: the samples are the initial generators' -- the same in both modes
+    a0, p0 = batched(Method(), [0, 1], steps=0, rng="batched"), batched(Method(), [0, 1], steps=0, rng="per_seed")
+    np.testing.assert_array_equal(a0.samples, p0.samples)
+    assert a0.d_loss.shape == (0, 2)
+    with pytest.raises(ValueError, match="rng"):
+        batched(Method(), [0, 1], rng="foo")
+
+
+def test_ema_evaluates_the_averaged_generator():
+    seeds = [0, 1]
+    last = batched(Method(), seeds, steps=3)
+    init = batched(Method(), seeds, steps=0)
+    avg = batched(Method(), seeds, steps=3, ema=0.5)
+    assert not np.allclose(avg.samples, last.samples) and not np.allclose(avg.samples, init.samples)
+    np.testing.assert_allclose(avg.d_loss, last.d_loss)  # the average is evaluated, not trained
+    # the decay's direction: beta -> 0 keeps the last iterate, beta -> 1 the initial weights
+    np.testing.assert_allclose(batched(Method(), seeds, steps=3, ema=1e-9).samples, last.samples, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(batched(Method(), seeds, steps=3, ema=1 - 1e-7).samples, init.samples, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("ema", [1.0, -0.1, True, 1.5])
+def test_ema_must_be_in_0_1(ema):
+    with pytest.raises(ValueError, match="ema"):
+        batched(Method(), [0], ema=ema)
+
+
+def test_eval_steps_record_learning_curves():
+    res = batched(Method(), [0, 1], steps=4, eval_steps=[2])
+    assert [e["step"] for e in res.evals] == [0, 2]  # step 0 is added; the final scores are res.metrics
+    res = batched(Method(), [0, 1], steps=4, eval_steps=[2, 4])
+    assert [e["step"] for e in res.evals] == [0, 2, 4]
+    for e in res.evals:
+        assert len(e["precision"]) == len(e["recall"]) == 2
+        assert all(0 <= v <= 1 for v in e["precision"] + e["recall"])
+    assert res.evals[-1]["recall"] == [mt["recall"] for mt in res.metrics]
+    for bad in ([5], [-1], [True], [2.0]):
+        with pytest.raises(ValueError, match="eval_steps"):
+            batched(Method(), [0], steps=4, eval_steps=bad)
+
+
+def test_rmsprop_with_clipping_equals_a_plain_loop():
+    """WGAN as its paper trains it: RMSProp for both players, D's weights clipped after each
+    D step. Reference: torch.optim.RMSprop on one seed's modules, train_gan's draws."""
+    m = Method(optimizer="rmsprop", loss="wgan", clip=0.01)
+    seeds, steps = [0, 2], 4
+    res = batched(m, seeds, steps=steps)
+    assert np.isfinite(res.d_loss).all() and all(math.isfinite(mt["high_quality"]) for mt in res.metrics)
+    for i, s in enumerate(seeds):
+        torch.manual_seed(s)
+        G, D = models.mlp(2, 2, H), models.mlp(2, 1, H)
+        opt_g, opt_d = torch.optim.RMSprop(G.parameters(), lr=1e-3), torch.optim.RMSprop(D.parameters(), lr=1e-3)
+        torch.manual_seed(s)
+        d_hist = []
+        for _ in range(steps):
+            real = RING.sample(B)
+            with torch.no_grad():
+                fake = G(torch.randn(B, 2))
+            d_loss = D(fake).mean() - D(real).mean()
+            d_hist.append(float(d_loss.detach()))
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            with torch.no_grad():
+                for w in D.parameters():
+                    w.clamp_(-0.01, 0.01)
+            g_loss = -D(G(torch.randn(B, 2))).mean()
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+        assert all(float(w.detach().abs().max()) <= 0.01 for w in D.parameters())
+        np.testing.assert_allclose(res.d_loss[:, i], d_hist, rtol=1e-4, atol=1e-7)
+        with torch.no_grad():
+            x = G(torch.randn(N_EVAL, 2, generator=torch.Generator().manual_seed(s + 1)))
+        np.testing.assert_allclose(res.samples[i], x.numpy(), rtol=1e-5, atol=1e-6)
+    # Adam, for contrast, gives another run
+    assert not np.allclose(batched(Method(loss="wgan", clip=0.01), seeds, steps=steps).samples, res.samples)

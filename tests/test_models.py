@@ -205,3 +205,122 @@ def test_generate_needs_a_latent_dim():
         generate(mlp(2, 2), 4)
     with pytest.raises(TypeError, match="G must"):
         generate(lambda z: z, 4, latent_dim=2)
+
+
+# --- Maxout, PacGAN's toy discriminator, N(0, std^2) initialisation, batch-normalised MLPs ---
+
+from torch.func import functional_call, stack_module_state, vmap  # noqa: E402
+
+from gan_notes.models import Maxout, init_normal_, maxout_mlp  # noqa: E402
+
+
+def _ref_maxout(layer, x):
+    """max_k (x W_k^T + b_k), with W_k the rows j * pieces + k of the linear map (unit j, piece k)."""
+    W, b, K = layer.linear.weight, layer.linear.bias, layer.pieces
+    return torch.stack([x @ W[k::K].T + b[k::K] for k in range(K)]).max(0).values
+
+
+def test_maxout_equals_the_max_over_affine_pieces():
+    torch.manual_seed(0)
+    layer = Maxout(3, 4, 5)
+    assert (layer.linear.in_features, layer.linear.out_features) == (3, 20)
+    x = torch.randn(11, 3)
+    out = layer(x)
+    assert out.shape == (11, 4)
+    torch.testing.assert_close(out, _ref_maxout(layer, x))
+    # one piece: the affine map itself
+    one = Maxout(3, 4, 1)
+    torch.testing.assert_close(one(x), one.linear(x))
+
+
+@pytest.mark.parametrize("dims", [(0, 4, 5), (3, 0, 5), (3, 4, 0), (3, 4, True), (3, 4.0, 5), (-1, 4, 5)])
+def test_maxout_rejects_bad_dims(dims):
+    with pytest.raises(ValueError):
+        Maxout(*dims)
+
+
+def test_maxout_mlp_layers_and_vmap_over_stacked_copies():
+    net = maxout_mlp(2, 1, (200, 200, 200), 5)
+    assert [type(m) for m in net] == [Maxout, Maxout, Maxout, nn.Linear]
+    assert [(m.linear.in_features, m.linear.out_features, m.pieces) for m in net[:3]] == [(2, 1000, 5), (200, 1000, 5), (200, 1000, 5)]
+    assert (net[3].in_features, net[3].out_features) == (200, 1)
+    x = torch.randn(9, 2)
+    h = x
+    for layer in net[:3]:
+        h = _ref_maxout(layer, h)
+    torch.testing.assert_close(net(x), h @ net[3].weight.T + net[3].bias)
+    with pytest.raises(ValueError):
+        maxout_mlp(2, 1, (8, 0), 5)
+    # three copies, stacked and mapped with vmap, equal a loop over the copies
+    torch.manual_seed(1)
+    copies = [maxout_mlp(2, 1, (6, 6), 3) for _ in range(3)]
+    params, buffers = stack_module_state(copies)
+    xs = torch.randn(3, 7, 2)
+    got = vmap(lambda p, b, x: functional_call(copies[0], (p, b), (x,)))(params, buffers, xs)
+    torch.testing.assert_close(got, torch.stack([c(x) for c, x in zip(copies, xs)]))
+
+
+def test_init_normal_draws_weights_with_the_given_std_and_zero_biases():
+    torch.manual_seed(0)
+    net = init_normal_(mlp(2, 2, (400, 400)), 0.02)
+    w = torch.cat([m.weight.detach().flatten() for m in net if isinstance(m, nn.Linear)])
+    assert w.numel() == 2 * 400 + 400 * 400 + 400 * 2
+    assert abs(float(w.std()) / 0.02 - 1) < 0.02
+    assert abs(float(w.mean())) < 0.02 * 0.02
+    assert all(float(m.bias.detach().abs().max()) == 0.0 for m in net if isinstance(m, nn.Linear))
+    # batch norm keeps its scale 1 and shift 0; only the last linear layer has a bias
+    bn = init_normal_(mlp(2, 2, (400, 400), batch_norm=True), 0.5)
+    norms = [m for m in bn if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) == 2 and all(bool((m.weight == 1).all() and (m.bias == 0).all()) for m in norms)
+    w = torch.cat([m.weight.detach().flatten() for m in bn if isinstance(m, nn.Linear)])
+    assert abs(float(w.std()) / 0.5 - 1) < 0.02
+    assert float(bn[-1].bias.detach().abs().max()) == 0.0
+    # maxout's linear maps too
+    mo = init_normal_(maxout_mlp(2, 1, (200, 200), 5), 0.1)
+    assert abs(float(mo[1].linear.weight.detach().std()) / 0.1 - 1) < 0.02
+    assert float(mo[0].linear.bias.detach().abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("std", [0, 0.0, -1, True, float("nan"), "0.02", None])
+def test_init_normal_rejects_bad_std(std):
+    with pytest.raises(ValueError, match="std"):
+        init_normal_(mlp(2, 2, (4,)), std)
+
+
+def _ref_bn_mlp(net, x):
+    """Linear (no bias), batch norm on the batch's own statistics (biased variance, eps 1e-5),
+    ReLU, per hidden layer; then the linear head."""
+    mods = list(net)
+    h = x
+    for i in range(0, len(mods) - 1, 3):
+        lin, bn = mods[i], mods[i + 1]
+        h = h @ lin.weight.T
+        mean, var = h.mean(0), ((h - h.mean(0)) ** 2).mean(0)
+        h = torch.clamp((h - mean) / torch.sqrt(var + 1e-5) * bn.weight + bn.bias, min=0)
+    return h @ mods[-1].weight.T + mods[-1].bias
+
+
+def test_batch_norm_mlp_uses_batch_statistics_in_train_and_eval():
+    torch.manual_seed(0)
+    net = mlp(3, 2, (6, 5), batch_norm=True)
+    types = [type(m) for m in net]
+    assert types == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert net[0].bias is None and net[3].bias is None and net[-1].bias is not None
+    assert all(not m.track_running_stats and m.running_mean is None for m in net if isinstance(m, nn.BatchNorm1d))
+    with torch.no_grad():  # scales and shifts away from 1 and 0, so that they matter
+        for m in net:
+            if isinstance(m, nn.BatchNorm1d):
+                m.weight.uniform_(0.5, 2.0)
+                m.bias.normal_()
+    x = torch.randn(13, 3) * 2 + 1
+    expected = _ref_bn_mlp(net, x)
+    out_train = net.train()(x)
+    out_eval = net.eval()(x)
+    torch.testing.assert_close(out_train, expected)
+    torch.testing.assert_close(out_eval, expected)
+    # under vmap over stacked copies, as the batched trainer uses it
+    copies = [mlp(3, 2, (6, 5), batch_norm=True) for _ in range(3)]
+    params, buffers = stack_module_state(copies)
+    xs = torch.randn(3, 13, 3)
+    got = vmap(lambda p, b, x: functional_call(copies[0], (p, b), (x,)))(params, buffers, xs)
+    torch.testing.assert_close(got, torch.stack([_ref_bn_mlp(c, x) for c, x in zip(copies, xs)]))

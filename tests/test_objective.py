@@ -561,3 +561,78 @@ def test_method_names_the_valid_choices_and_its_networks():
 def test_method_refuses_bad_constants(kwargs, name):
     with pytest.raises(ValueError, match=name):
         Method(**kwargs)
+
+
+# --- Zhang, Li & Yu's dual discriminators (seed 003, eqs. (5) and (6)) and the optimiser ----
+
+
+def test_g_step_seed_003_eq5_non_saturating_d1_term_minimax_d2_term():
+    """Eq. (5): -log D1(G(z)) for D1 (Goodfellow's modification), log D2(G(z)) unchanged."""
+    P = _players()
+    r = _draws(P)
+    nets = Nets({k: P[k] for k in ("G", "D", "D2")})
+    m = Method(loss="non_saturating", two_discriminators=True, d2_generator_loss="minimax")
+    x = P["G"](r["z"])
+    a1, a2 = P["D"](x), P["D2"](x)
+    expected = -torch.log(torch.sigmoid(a1)).mean() + torch.log(torch.sigmoid(a2)).mean()
+    _assert_same(generator_step_loss(m, nets, r), expected, P["G"].parameters())
+
+
+def test_g_step_seed_003_eq6_saturating_both_terms():
+    P = _players()
+    r = _draws(P)
+    nets = Nets({k: P[k] for k in ("G", "D", "D2")})
+    x = P["G"](r["z"])
+    a1, a2 = P["D"](x), P["D2"](x)
+    expected = torch.log(1 - torch.sigmoid(a1)).mean() + torch.log(torch.sigmoid(a2)).mean()
+    _assert_same(generator_step_loss(Method(loss="minimax", two_discriminators=True), nets, r), expected,
+                 P["G"].parameters())
+    # the other mix: saturating for D1, non-saturating for D2 (-log(1 - D2))
+    mixed = Method(loss="minimax", two_discriminators=True, d2_generator_loss="non_saturating")
+    expected = torch.log(1 - torch.sigmoid(a1)).mean() - torch.log(1 - torch.sigmoid(a2)).mean()
+    _assert_same(generator_step_loss(mixed, nets, r), expected, P["G"].parameters())
+    # naming the same loss changes nothing
+    same = Method(loss="minimax", two_discriminators=True, d2_generator_loss="minimax")
+    plain = Method(loss="minimax", two_discriminators=True)
+    torch.testing.assert_close(generator_step_loss(same, nets, r), generator_step_loss(plain, nets, r))
+
+
+def test_d_step_is_the_same_for_eq5_and_eq6():
+    P = _players()
+    r = _draws(P)
+    nets = Nets({k: P[k] for k in ("G", "D", "D2")})
+    eq5 = Method(loss="non_saturating", two_discriminators=True, d2_generator_loss="minimax")
+    eq6 = Method(loss="minimax", two_discriminators=True)
+    got5, _ = discriminator_step_loss(eq5, nets, r)
+    got6, _ = discriminator_step_loss(eq6, nets, r)
+    expected = (ref_d("minimax", P["D"](r["real"]), P["D"](r["fake"]))
+                + ref_d("minimax", P["D2"](r["fake"]), P["D2"](r["real"])))
+    _assert_same(got5, expected, _d_params(P, "D", "D2"))
+    _assert_same(got6, expected, _d_params(P, "D", "D2"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(d2_generator_loss="minimax"), "d2_generator_loss"),
+        (dict(two_discriminators=True, d2_generator_loss="hinge"), "d2_generator_loss"),
+        (dict(loss="hinge", two_discriminators=True, d2_generator_loss="minimax"), "d2_generator_loss"),
+        (dict(d2_activation="selu"), "d2_activation"),
+        (dict(optimizer="sgd"), "optimizer"),
+        (dict(optimizer="RMSProp"), "optimizer"),
+        (dict(unroll=5, optimizer="rmsprop"), "optimizer"),
+    ],
+)
+def test_method_rejects_bad_dual_d_and_optimizer_options(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        Method(**kwargs)
+    with pytest.raises(ValueError, match=field):
+        Method().with_options(**kwargs)
+
+
+def test_method_allows_two_discriminators_with_minibatch_discrimination_and_selu_d2():
+    m = Method(loss="non_saturating", two_discriminators=True, d2_generator_loss="minimax", minibatch=(5, 3),
+               d2_activation="selu")
+    assert m.d_names == ("D", "D2")
+    assert Method(optimizer="rmsprop", loss="wgan", clip=0.01).optimizer == "rmsprop"
+    assert Method().optimizer == "adam" and Method().d2_generator_loss is None and Method().d2_activation == "relu"
