@@ -43,9 +43,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from gan_notes import models, toy
+from gan_notes import toy
 from gan_notes.benchmark_results import FIELDS, RESULTS_PATH, save_results, summary
 from gan_notes.ensemble import train_ensemble
+from gan_notes.methods import build_networks
 from gan_notes.objective import Method
 from gan_notes.protocols import PROTOCOLS, Protocol
 from gan_notes.references import beats_all, reference_rows
@@ -139,7 +140,7 @@ def _positive(name, v):
         raise ValueError(f"{name} must be a positive int, got {v!r}")
 
 
-def run_cell(dataset: str, method: str, seeds: int | Sequence[int] = 10, protocol: str = "book", device=None,
+def run_cell(dataset: str, method: str, seeds: int | Sequence[int] | None = None, protocol: str = "book", device=None,
              steps: int | None = None, progress: bool = False) -> tuple[list[dict], dict]:
     r"""Train one cell (data set x method) for all seeds at once under ``protocol``.
 
@@ -147,7 +148,8 @@ def run_cell(dataset: str, method: str, seeds: int | Sequence[int] = 10, protoco
     learning curve: ``{"dataset", "method", "steps": [...], metric: [[value per seed] per
     checkpoint]}`` for modes, high_quality, kl, precision and recall at the protocol's
     log-spaced checkpoints. ``wall_time_s`` is the batched training time divided by the
-    number of seeds; ``steps`` overrides the protocol's.
+    number of seeds; ``steps`` overrides the protocol's, and ``seeds`` its seeds (None: the
+    protocol's count).
 
     See also
     --------
@@ -157,7 +159,7 @@ def run_cell(dataset: str, method: str, seeds: int | Sequence[int] = 10, protoco
     _names("method", [method], METHODS)
     _positive("steps", steps)
     p = _protocol(protocol)
-    res = train_ensemble(METHODS[method], MIXTURES[dataset](), seeds, **p.trainer_kwargs(steps), on_diverge="record",
+    res = train_ensemble(METHODS[method], MIXTURES[dataset](), p.seeds if seeds is None else seeds, **p.trainer_kwargs(steps), on_diverge="record",
                          device=device, progress=progress)
     rows = []
     for s, mt, div in zip(res.seeds, res.metrics, res.diverged):
@@ -291,8 +293,8 @@ def speed(method: str = "non_saturating", dataset: str = "ring", seeds: int = 10
     spec = METHODS[method]
     if spec.loss not in ("minimax", "non_saturating", "lsgan", "wgan", "hinge") or spec.pack > 1 or spec.minibatch \
             or spec.spectral_norm or spec.feature_matching or spec.mode_seeking or spec.mixture or spec.unroll \
-            or spec.noise_anneal or spec.optimizer != "adam" or p.g_batch_norm or p.d_maxout:
-        raise ValueError(f"speed compares with train_gan, which cannot run {method!r} under protocol {protocol!r}")
+            or spec.noise_anneal or spec.optimizer != "adam":
+        raise ValueError(f"speed compares with train_gan, which cannot run {method!r}")
     devices = list(devices) if devices else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     kw = p.trainer_kwargs(steps)
     out = []
@@ -300,12 +302,13 @@ def speed(method: str = "non_saturating", dataset: str = "ring", seeds: int = 10
         t0 = time.perf_counter()
         for s in range(seeds):
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(s)
-                G = models.mlp(p.latent_dim, 2, p.g_hidden)
-                D = models.mlp(2, 1, p.d_hidden)
-            train_gan(G, D, data, latent_dim=p.latent_dim, steps=steps, loss=spec.loss, batch_size=p.batch_size,
-                      lr_g=p.lr, lr_d=p.lr, betas=p.betas, d_steps=spec.d_steps, penalty=spec.penalty, penalty_weight=spec.penalty_weight,
-                      instance_noise=spec.instance_noise, clip=spec.clip, seed=s, device=dev, progress=False)
+                torch.manual_seed(s)  # the batched trainer's networks of seed s
+                nets = build_networks(spec, p.latent_dim, 2, p.d_hidden, g_hidden=p.g_hidden, g_batch_norm=p.g_batch_norm,
+                                      d_maxout=p.d_maxout, init_std=p.init_std)
+            train_gan(nets["G"], nets["D"], data, latent_dim=p.latent_dim, steps=steps, loss=spec.loss, batch_size=p.batch_size,
+                      lr_g=p.lr, lr_d=p.lr, betas=p.betas, d_steps=spec.d_steps, penalty=spec.penalty,
+                      penalty_weight=spec.penalty_weight, instance_noise=spec.instance_noise, clip=spec.clip, seed=s,
+                      device=dev, progress=False)
         seq = time.perf_counter() - t0
         # the same work as train_gan: constant rates, no weight average, no checkpoints
         res = train_ensemble(spec, data, seeds, **{**kw, "n_eval": 10, "eval_steps": None, "lr_decay": False, "ema": 0.0},
@@ -314,7 +317,8 @@ def speed(method: str = "non_saturating", dataset: str = "ring", seeds: int = 10
                "sequential_s": seq, "batched_s": res.wall_time_s, "speedup": seq / res.wall_time_s}
         out.append(row)
         if log:
-            log(f"{dev}: {seeds} seeds x {steps} steps of {method} (protocol {protocol}: G {p.g_hidden}, D {p.d_hidden}, "
+            log(f"{dev}: {seeds} seeds x {steps} steps of {method} (protocol {protocol}: G {p.g_hidden}"
+                f"{' with batch norm' if p.g_batch_norm else ''}, D {p.d_hidden}, "
                 f"batch {p.batch_size}; {row['threads']} thread(s)): one seed at a time {seq:.1f} s, batched {res.wall_time_s:.1f} s, "
                 f"speed-up {row['speedup']:.1f}x")
     return out

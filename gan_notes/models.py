@@ -19,7 +19,7 @@ from torch import nn
 from gan_notes.remedies import MinibatchDiscrimination
 from gan_notes.validate import integer
 
-__all__ = ["mlp", "mlp_md", "Maxout", "maxout_mlp", "init_normal_", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
+__all__ = ["ACTIVATIONS", "mlp", "mlp_md", "Maxout", "maxout_mlp", "init_normal_", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -28,6 +28,8 @@ _ACTIVATIONS = {
     "elu": nn.ELU,
     "selu": nn.SELU,
 }
+#: The hidden activations the MLPs accept.
+ACTIVATIONS = tuple(_ACTIVATIONS)
 
 
 def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activation: str = "relu",

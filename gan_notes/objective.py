@@ -33,6 +33,7 @@ from torch import nn
 from torch.func import functional_call
 
 from gan_notes import losses, remedies, validate
+from gan_notes.models import ACTIVATIONS
 from gan_notes.penalties import PENALTIES, penalty
 from gan_notes.unrolled import unroll
 
@@ -182,6 +183,8 @@ class Method:
                 self.two_discriminators and self.loss in losses.LOGISTIC and self.d2_generator_loss in losses.LOGISTIC):
             raise ValueError(f"d2_generator_loss needs two_discriminators and, like loss, one of "
                              f"{', '.join(losses.LOGISTIC)} (they share D's loss), got {self.d2_generator_loss!r}")
+        if self.d2_activation not in ACTIVATIONS:
+            raise ValueError(f"unknown d2_activation {self.d2_activation!r}; valid: {', '.join(ACTIVATIONS)}")
         if self.d2_activation != "relu" and not self.two_discriminators:
             raise ValueError("d2_activation needs two_discriminators")
         if self.feature_matching and self.instance_noise:

@@ -16,7 +16,8 @@ from matplotlib.axes import Axes
 from gan_notes.losses import LOGISTIC, generator_loss
 from gan_notes.validate import integer
 
-__all__ = ["samples", "discriminator_field", "densities_1d", "mode_histogram", "loss_curves", "smooth", "image_grid"]
+__all__ = ["samples", "discriminator_field", "densities_1d", "mode_histogram", "loss_curves", "learning_curves", "smooth",
+           "image_grid"]
 
 
 def _np(x) -> np.ndarray:
@@ -200,6 +201,58 @@ def loss_curves(
     ax.set_xlabel("generator step")
     ax.set_ylabel("loss (nats)")
     ax.legend(fontsize=8)
+    return ax
+
+
+#: Line styles of the reference rows in :func:`learning_curves`.
+_REF_STYLES = {"data": ("k", "-"), "blur1": ("0.35", "--"), "blur2": ("0.5", "--"), "blur3": ("0.65", "--"),
+               "uniform": ("tab:red", ":"), "collapse": ("tab:purple", "-.")}
+
+
+def learning_curves(ax: Axes, curves: Sequence[dict], metric: str, refs: dict | None = None, scale: float = 1.0,
+                    colors: dict | None = None) -> Axes:
+    r"""Learning curves of benchmark cells: the mean over seeds of ``metric`` (± one standard
+    error, shaded) against the iteration, on a log axis from the first checkpoint, with the
+    reference rows as horizontal lines, so that a reader sees whether a method lost or had not
+    finished.
+
+    Parameters
+    ----------
+    ax : Axes
+    curves : sequence of dict
+        Cells' curves as :func:`gan_notes.benchmark.run_cell` returns them (``"method"``,
+        ``"steps"``, and ``metric``: a list per checkpoint of values per seed; NaN for diverged
+        seeds, left out of the mean).
+    metric : str
+        E.g. ``"high_quality"`` or ``"modes"``.
+    refs : dict, optional
+        ``{kind: {metric: (mean, se)}}`` (:func:`gan_notes.references.ref_summary`).
+    scale : float
+        E.g. 100 for percent.
+    colors : dict method -> colour, optional
+
+    See also
+    --------
+    gan_notes.benchmark; Chapters 07 and 09.
+    """
+    for i, c in enumerate(curves):
+        steps = np.asarray(c["steps"], dtype=float)
+        vals = np.asarray(c[metric], dtype=float) * scale  # (checkpoints, seeds)
+        keep = steps > 0
+        n = np.sum(np.isfinite(vals), axis=1)
+        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
+            sup.filter(RuntimeWarning)
+            mean = np.nanmean(vals, axis=1)
+            se = np.nanstd(vals, axis=1, ddof=1) / np.sqrt(np.maximum(n, 1))
+        color = (colors or {}).get(c["method"], f"C{i % 10}")
+        ax.plot(steps[keep], mean[keep], color=color, marker="o", ms=3, label=c["method"])
+        ax.fill_between(steps[keep], (mean - se)[keep], (mean + se)[keep], color=color, alpha=0.2, lw=0)
+    for kind, v in (refs or {}).items():
+        if metric in v and math.isfinite(v[metric][0]):
+            color, ls = _REF_STYLES.get(kind, ("0.5", ":"))
+            ax.axhline(v[metric][0] * scale, color=color, ls=ls, lw=1, label=f"ref: {kind}")
+    ax.set_xscale("log")
+    ax.set_xlabel("iteration (log scale)")
     return ax
 
 

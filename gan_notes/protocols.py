@@ -98,7 +98,13 @@ class Protocol:
         """A JSON-ready record (tuples as lists), for the results file."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Protocol":
+        """The protocol of :meth:`as_dict`'s record (e.g. a results file's ``metadata["protocol"]``)."""
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
     def with_options(self, **changes) -> "Protocol":
+        """A copy with some fields changed."""
         return replace(self, **changes)
 
 

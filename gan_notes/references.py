@@ -47,7 +47,7 @@ from gan_notes.toy import Mixture
 from gan_notes.validate import choice, integer
 
 __all__ = ["REFERENCES", "BETTER", "PREFIX", "SEED_OFFSET", "bounding_box", "circle_radius",
-           "FAILS_ON", "reference_samples", "score", "reference_rows", "ref_summary", "bar", "beats", "marks", "beats_all"]
+           "FAILS_ON", "reference_samples", "score", "reference_rows", "ref_summary", "bar", "beats", "marks", "beats_all", "marked_table"]
 
 #: The reference kinds, in table order.
 REFERENCES = ("uniform", "data", "blur1", "blur2", "blur3", "collapse")
@@ -242,3 +242,42 @@ def beats_all(summ: dict, dataset: str, method: str, metrics=("modes", "high_qua
         raise ValueError(f"summ has no cell ({dataset!r}, {method!r})")
     refs, cell = ref_summary(summ, dataset), summ[(dataset, method)]
     return all(beats(cell[m], refs[k][m], m) for m in metrics for k in _short(refs, m))
+
+
+def marked_table(summ: dict, dataset: str, methods, metrics=("modes", "high_quality", "kl", "precision", "recall"),
+                 extra: dict | None = None) -> str:
+    r"""A Markdown table of ``methods`` on ``dataset`` (mean ± s.e.), then the reference rows
+    (in italics); a method cell that does not beat its metric's :func:`bar` by two standard
+    errors carries a dagger (†), and the last column says whether the method beats every
+    reference (:func:`beats_all` on modes, high quality and KL).
+
+    ``extra`` maps a column name to ``{method: text}`` (e.g. seconds per seed).
+
+    See also
+    --------
+    gan_notes.stats.markdown_table; Chapters 07 and 09.
+    """
+    from gan_notes.stats import format_mean_se, markdown_table
+
+    names = {"modes": "modes", "high_quality": "HQ (%)", "kl": "KL", "precision": "precision", "recall": "recall"}
+    fmt = {"modes": dict(digits=1), "high_quality": dict(scale=100, digits=1), "kl": dict(digits=3),
+           "precision": dict(digits=3), "recall": dict(digits=3)}
+    refs = ref_summary(summ, dataset)
+    bars = {m: bar(refs, m) for m in metrics}
+    header = ["method", *(names[m] for m in metrics), *(extra or {}), "diverged", "beats every reference"]
+    rows = []
+    for meth in methods:
+        s = summ[(dataset, meth)]
+        cells = []
+        for m in metrics:
+            text = format_mean_se(s[m], **fmt[m])
+            if bars[m] is not None and not beats(s[m], bars[m][1:], m):
+                text += " †"
+            cells.append(text)
+        rows.append([meth, *cells, *(col.get(meth, "") for col in (extra or {}).values()),
+                     f"{s['diverged']}/{s['n'] + s['diverged']}", "yes" if beats_all(summ, dataset, meth) else "no"])
+    for kind in REFERENCES:
+        if kind in refs:
+            rows.append([f"*ref: {kind}*", *(f"*{format_mean_se(refs[kind][m], **fmt[m])}*" for m in metrics),
+                         *("" for _ in (extra or {})), "", ""])
+    return markdown_table(header, rows)

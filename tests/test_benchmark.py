@@ -148,3 +148,13 @@ def test_committed_results_are_a_full_run_of_every_cell():
         counts[r["dataset"], r["method"]] = counts.get((r["dataset"], r["method"]), 0) + 1
     assert counts == {(d, m): 10 for d in bm.MIXTURES for m in [*bm.METHODS, *("ref:" + k for k in REFERENCES)]}
     assert {(c["dataset"], c["method"]) for c in res["curves"]} == {(d, m) for d in bm.MIXTURES for m in bm.METHODS}
+
+
+def test_a_time_box_plans_the_iterations_from_measured_step_times():
+    res = bm.run_benchmark(["non_saturating"], ["ring"], seeds=2, protocol="pacgan", budget_s=1.0, references=False, log=None)
+    plan = res["metadata"]["plan"]
+    assert plan["protocol_steps"] == 400_000 and plan["planned_steps"] == 100  # nothing fits 1 s: the minimum
+    assert set(plan["seconds_per_step"]) == {"ring/non_saturating"} and plan["seconds_per_step"]["ring/non_saturating"] > 0
+    assert res["metadata"]["steps"] == 100 and res["curves"][0]["steps"][-1] == 100
+    with pytest.raises(ValueError, match="schedule"):  # a decaying schedule cannot be cut short
+        bm.run_benchmark(["hinge"], ["ring"], protocol="smoke", budget_s=10.0, log=None)

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from gan_notes.plotting import discriminator_field, loss_curves, smooth  # noqa: E402
+from gan_notes.plotting import discriminator_field, learning_curves, loss_curves, smooth  # noqa: E402
 
 
 class _FirstCoordinate(nn.Module):
@@ -91,3 +91,16 @@ def test_smooth():
         smooth([1.0, 2.0], window=0)
     with pytest.raises(ValueError, match="y must"):
         smooth([], window=2)
+
+
+def test_learning_curves_plot_the_mean_over_seeds_and_the_references(ax):
+    nan = math.nan
+    curve = {"method": "m", "steps": [0, 100, 1000], "high_quality": [[0.0, 0.0], [0.2, 0.4], [0.5, nan]]}
+    learning_curves(ax, [curve], "high_quality", refs={"data": {"high_quality": (0.99, 0.001)},
+                                                      "uniform": {"modes": (22.5, 0.4)}}, scale=100)
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), [100, 1000])  # step 0 is off the log axis
+    np.testing.assert_allclose(line.get_ydata(), [30.0, 50.0])  # mean over seeds, a NaN seed left out
+    refs = [ln for ln in ax.get_lines()[1:]]
+    assert len(refs) == 1 and refs[0].get_ydata()[0] == pytest.approx(99.0)  # only the metric's references
+    assert ax.get_xscale() == "log" and ax.get_lines()[0].get_label() == "m"

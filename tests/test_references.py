@@ -203,3 +203,20 @@ def test_marks_and_beats_all(grid_summary):
     assert R.beats_all(summ, "grid", "collapsed", ("high_quality",))
     with pytest.raises(ValueError, match="cell"):
         R.beats_all(summ, "grid", "nope")
+
+
+def test_marked_table_daggers_the_cells_that_do_not_beat_the_bar():
+    def cell(modes, hq, kl, n=10):
+        return {"modes": (modes, 0.1), "high_quality": (hq, 0.01), "kl": (kl, 0.01), "precision": (0.5, 0.01),
+                "recall": (0.5, 0.01), "n": n, "diverged": 0}
+
+    summ = {("grid", "ref:data"): cell(25.0, 0.99, 0.005), ("grid", "ref:uniform"): cell(22.5, 0.02, 0.24),
+            ("grid", "ref:blur1"): cell(25.0, 0.90, 0.005), ("grid", "ref:collapse"): cell(1.0, 0.99, 3.2),
+            ("grid", "good"): cell(24.9, 0.95, 0.01), ("grid", "blurry"): cell(24.9, 0.60, 0.01)}
+    table = R.marked_table(summ, "grid", ["good", "blurry"], extra={"s / seed": {"good": "1.0"}})
+    lines = table.splitlines()
+    good = next(line for line in lines if line.startswith("| good"))
+    blurry = next(line for line in lines if line.startswith("| blurry"))
+    assert "†" not in good and good.rstrip(" |").endswith("yes") and "1.0" in good
+    assert "60.0 ± 1.0 †" in blurry and blurry.rstrip(" |").endswith("no")  # HQ below blur1's 90%
+    assert sum(line.startswith("| *ref:") for line in lines) == 4

@@ -8,7 +8,7 @@ out=.cache/device
 mkdir -p "$out/whl" "$out/data"
 pip download --quiet --dest "$out/whl" --only-binary=:all: --python-version 3.12 \
   --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --implementation cp \
-  jupytext nbclient ipykernel nbformat
+  jupytext nbclient ipykernel nbformat tqdm
 data=${GAN_NOTES_DATA:-../shared/data}
 cp -r "$data/mnist" "$out/data/"
 du -sh "$out"
