@@ -115,10 +115,11 @@ SOURCES: dict[str, tuple[str, str]] = {
 
 MIXTURES = {"ring": toy.ring, "grid": toy.grid}
 
-#: Relative cost of a cell (time per step / non_saturating's), measured with 10 seeds on one
-#: CPU thread; the runner starts the expensive cells first so that workers finish together.
-COST = {"unrolled": 7.7, "minibatch_disc": 6.2, "wgan_gp": 5.4, "wgan": 4.0, "dual_d": 6.5, "dual_d_saturating": 6.5,
-        "mixture": 2.0, "sngan": 1.8, "r1": 1.6, "pacgan4": 1.4, "d2gan": 1.3}
+#: Relative cost of a cell (time per step / non_saturating's) under the book protocol, measured
+#: with 10 seeds on one CPU thread (100 steps, beside a second busy process); the runner starts
+#: the expensive cells first so that workers finish together.
+COST = {"unrolled": 8.2, "dual_d_saturating": 5.4, "wgan_gp": 5.4, "dual_d": 5.1, "minibatch_disc": 4.4, "wgan": 3.4,
+        "mixture": 2.2, "pacgan4": 1.9, "d2gan": 1.6, "dragan": 1.6, "pacgan3": 1.5, "sngan": 1.4, "r1": 1.4}
 
 
 def _protocol(name: str) -> Protocol:
