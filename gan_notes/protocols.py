@@ -108,6 +108,8 @@ class Protocol:
         return replace(self, **changes)
 
 
+#: The protocols by name: ``pacgan`` (PacGAN's released 2-D configuration), ``book`` (the
+#: chapters' CPU protocol) and ``smoke`` (the tests').
 PROTOCOLS: dict[str, Protocol] = {
     "pacgan": Protocol(
         name="pacgan",
