@@ -8,8 +8,9 @@ method (:data:`gan_notes.benchmark.METHODS`) then changes only what its paper ch
 - ``pacgan``: the released configuration of PacGAN's 2-D experiments (Lin et al. 2018;
   ``synthetic_data_experiments/2DGrid_GAN&PacGAN/config.py`` of their code), the protocol
   of their Table 1. :attr:`Protocol.deviations` names where we differ.
-- ``book``: what 2 CPU cores can run for every method x 10 seeds x 2 data sets in about 75
-  minutes, chosen from learning-curve pilots (Chapters 07 and 09 show the curves).
+- ``book``: what 2 CPU cores can run for every method x 10 seeds x 2 data sets within 90
+  minutes (83 measured; its ``source`` string, kept as recorded in the results, estimated 75),
+  chosen from learning-curve pilots (Chapters 07 and 09 show the curves).
 - ``smoke``: seconds, for the tests.
 
 See also

@@ -43,6 +43,7 @@ import torch
 from gan_notes.benchmark_results import FIELDS
 from gan_notes.ensemble import REAL_EVAL_SEED
 from gan_notes.metrics import mode_coverage, prdc
+from gan_notes.stats import format_mean_se, markdown_table
 from gan_notes.toy import Mixture
 from gan_notes.validate import choice, integer
 
@@ -257,8 +258,6 @@ def marked_table(summ: dict, dataset: str, methods, metrics=("modes", "high_qual
     --------
     gan_notes.stats.markdown_table; Chapters 07 and 09.
     """
-    from gan_notes.stats import format_mean_se, markdown_table
-
     names = {"modes": "modes", "high_quality": "HQ (%)", "kl": "KL", "precision": "precision", "recall": "recall"}
     fmt = {"modes": dict(digits=1), "high_quality": dict(scale=100, digits=1), "kl": dict(digits=3),
            "precision": dict(digits=3), "recall": dict(digits=3)}
