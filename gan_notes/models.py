@@ -19,7 +19,7 @@ from torch import nn
 from gan_notes.remedies import MinibatchDiscrimination
 from gan_notes.validate import integer
 
-__all__ = ["ACTIVATIONS", "mlp", "mlp_md", "Maxout", "maxout_mlp", "init_normal_", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
+__all__ = ["ACTIVATIONS", "BatchNorm", "mlp", "mlp_md", "Maxout", "maxout_mlp", "init_normal_", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -30,6 +30,27 @@ _ACTIVATIONS = {
 }
 #: The hidden activations the MLPs accept.
 ACTIVATIONS = tuple(_ACTIVATIONS)
+
+
+class BatchNorm(nn.BatchNorm1d):
+    r"""Batch normalisation on the batch's own statistics, in training and evaluation alike:
+    :math:`\gamma\,(x - \bar x)/\sqrt{\overline{(x - \bar x)^2} + \epsilon} + \beta` per feature,
+    the biased variance, as ``nn.BatchNorm1d(n, track_running_stats=False)`` (its parameters and
+    initialisation; tested against it).
+
+    Why not that module itself: under :func:`torch.func.vmap` over stacked seeds its batch norm
+    and its variance are much slower on the CPU than these two means (a 10-seed toy generator
+    trains about a fifth faster). Input ``(N, n)`` with ``N >= 2``.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__(num_features, eps=eps, track_running_stats=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[0] < 2:
+            raise ValueError(f"BatchNorm expects (N, features) with N >= 2, got shape {tuple(x.shape)}")
+        xc = x - x.mean(0)
+        return xc * (torch.rsqrt((xc * xc).mean(0) + self.eps) * self.weight) + self.bias
 
 
 def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activation: str = "relu",
@@ -48,10 +69,10 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activatio
     activation : {"relu", "leaky_relu", "tanh", "elu", "selu"}
         Hidden activation.
     batch_norm : bool
-        Batch normalisation before each hidden activation (PacGAN's toy generator), on the
-        batch's own statistics in training *and* evaluation (``track_running_stats=False``:
-        no running buffers to update, so the network maps over seeds with ``vmap``); the
-        hidden layers then have no bias, which the normalisation's shift replaces.
+        Batch normalisation (:class:`BatchNorm`) before each hidden activation (PacGAN's toy
+        generator), on the batch's own statistics in training *and* evaluation (no running
+        buffers to update, so the network maps over seeds with ``vmap``); the hidden layers
+        then have no bias, which the normalisation's shift replaces.
 
     See also
     --------
@@ -70,7 +91,7 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activatio
     for a, b in zip(widths[:-1], widths[1:]):
         layers.append(nn.Linear(a, b, bias=not batch_norm))
         if batch_norm:
-            layers.append(nn.BatchNorm1d(b, track_running_stats=False))
+            layers.append(BatchNorm(b))
         layers.append(_ACTIVATIONS[activation]())
     layers.append(nn.Linear(widths[-1], out_dim))
     return nn.Sequential(*layers)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_notes.models import mlp
+from gan_notes.models import BatchNorm, mlp
 
 
 @pytest.mark.parametrize("in_dim, out_dim, hidden", [(2, 1, (16, 8)), (5, 3, (4,)), (1, 1, ())])
@@ -304,7 +304,7 @@ def test_batch_norm_mlp_uses_batch_statistics_in_train_and_eval():
     torch.manual_seed(0)
     net = mlp(3, 2, (6, 5), batch_norm=True)
     types = [type(m) for m in net]
-    assert types == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert types == [nn.Linear, BatchNorm, nn.ReLU, nn.Linear, BatchNorm, nn.ReLU, nn.Linear]
     assert net[0].bias is None and net[3].bias is None and net[-1].bias is not None
     assert all(not m.track_running_stats and m.running_mean is None for m in net if isinstance(m, nn.BatchNorm1d))
     with torch.no_grad():  # scales and shifts away from 1 and 0, so that they matter
@@ -324,3 +324,41 @@ def test_batch_norm_mlp_uses_batch_statistics_in_train_and_eval():
     xs = torch.randn(3, 13, 3)
     got = vmap(lambda p, b, x: functional_call(copies[0], (p, b), (x,)))(params, buffers, xs)
     torch.testing.assert_close(got, torch.stack([_ref_bn_mlp(c, x) for c, x in zip(copies, xs)]))
+
+
+def test_batch_norm_matches_torch_batch_norm_values_gradients_and_vmap():
+    """models.BatchNorm against nn.BatchNorm1d(track_running_stats=False): outputs, first and
+    second derivatives, and the same map over stacked seeds under vmap."""
+    torch.manual_seed(0)
+    ours, ref = BatchNorm(5), nn.BatchNorm1d(5, track_running_stats=False)
+    with torch.no_grad():
+        ours.weight.uniform_(0.5, 2.0)
+        ours.bias.normal_()
+    ref.load_state_dict(ours.state_dict())
+    x = (torch.randn(17, 5, dtype=torch.float64) * 3 + 2).requires_grad_()
+    ours, ref = ours.double(), ref.double()
+    y, y_ref = ours(x), ref(x)
+    torch.testing.assert_close(y, y_ref)
+    w = torch.randn_like(y)
+    g = torch.autograd.grad((y * w).sum(), (x, ours.weight, ours.bias), create_graph=True)
+    g_ref = torch.autograd.grad((y_ref * w).sum(), (x, ref.weight, ref.bias), create_graph=True)
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(torch.autograd.grad(g[0].pow(2).sum(), x)[0], torch.autograd.grad(g_ref[0].pow(2).sum(), x)[0])
+    # over 3 stacked seeds
+    from torch.func import functional_call, stack_module_state, vmap
+    nets = [mlp(2, 2, (6,), batch_norm=True) for _ in range(3)]
+    params, buffers = stack_module_state(nets)
+    z = torch.randn(3, 11, 2)
+    out = vmap(lambda p, b, z: functional_call(nets[0], (p, b), (z,)))(params, buffers, z)
+    torch.testing.assert_close(out, torch.stack([n(zi) for n, zi in zip(nets, z)]))
+    # the same as torch's module in the whole MLP
+    torch_net = nn.Sequential(*[nn.BatchNorm1d(6, track_running_stats=False) if isinstance(m, BatchNorm) else m for m in nets[0]])
+    torch_net.load_state_dict(nets[0].state_dict())
+    torch.testing.assert_close(torch_net(z[0]), nets[0](z[0]))
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (4,), (2, 4, 3)])
+def test_batch_norm_rejects_a_single_row_or_other_shapes(shape):
+    with pytest.raises(ValueError, match="N >= 2"):
+        BatchNorm(4)(torch.randn(shape))
