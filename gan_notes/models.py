@@ -38,9 +38,10 @@ class BatchNorm(nn.BatchNorm1d):
     the biased variance, as ``nn.BatchNorm1d(n, track_running_stats=False)`` (its parameters and
     initialisation; tested against it).
 
-    Why not that module itself: under :func:`torch.func.vmap` over stacked seeds its batch norm
-    and its variance are much slower on the CPU than these two means (a 10-seed toy generator
-    trains about a fifth faster). Input ``(N, n)`` with ``N >= 2``.
+    Why not that module itself: under :func:`torch.func.vmap` over stacked seeds, torch's batch
+    norm is slower on the CPU than these two means (forward and backward of the book protocol's
+    generator, 10 seeds of 128 samples, one thread: 5.5 ms instead of 6.6 ms). Input ``(N, n)``
+    with ``N >= 2``.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
