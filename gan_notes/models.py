@@ -11,15 +11,17 @@ whose last module is its head, so ``D[:-1]`` gives its features
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
+from torch.func import functional_call
+from torch.nn import functional as F
 
 from gan_notes.remedies import MinibatchDiscrimination
 from gan_notes.validate import integer
 
-__all__ = ["ACTIVATIONS", "BatchNorm", "mlp", "mlp_md", "Maxout", "maxout_mlp", "init_normal_", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
+__all__ = ["ACTIVATIONS", "BatchNorm", "call", "mlp", "mlp_md", "Maxout", "maxout_mlp", "init_normal_", "ResidualBlock", "residual_mlp", "autoencoder_mlp", "generate"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -48,10 +50,43 @@ class BatchNorm(nn.BatchNorm1d):
         super().__init__(num_features, eps=eps, track_running_stats=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalize(x, self.weight, self.bias, self.eps)
+
+    @staticmethod
+    def normalize(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+        """The layer as a function of its parameters (what :func:`call` evaluates)."""
         if x.dim() != 2 or x.shape[0] < 2:
             raise ValueError(f"BatchNorm expects (N, features) with N >= 2, got shape {tuple(x.shape)}")
         xc = x - x.mean(0)
-        return xc * (torch.rsqrt((xc * xc).mean(0) + self.eps) * self.weight) + self.bias
+        return xc * (torch.rsqrt((xc * xc).mean(0) + eps) * weight) + bias
+
+
+def call(net: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    r"""``torch.func.functional_call(net, params, (x,))``, faster for the package's MLPs.
+
+    For an ``nn.Sequential``, each :class:`~torch.nn.Linear` and :class:`BatchNorm` layer is
+    evaluated by the same torch operations as its ``forward`` on the tensors of ``params``
+    (keys ``"{i}.weight"``, ``"{i}.bias"``; a missing key falls back to the layer's own
+    tensor, as in ``functional_call``), a layer without parameters or buffers is called as it
+    is, and any other layer goes through ``functional_call`` with its share of ``params``. So
+    the numbers are those of ``functional_call`` (tested, bit for bit), without its swapping of
+    every parameter into the module on every call: under :func:`torch.func.vmap` over stacked
+    seeds that swapping was about a tenth of a toy training step's time. Any other module goes
+    through ``functional_call`` whole.
+    """
+    if not isinstance(net, nn.Sequential):
+        return functional_call(net, params, (x,))
+    for i, layer in enumerate(net):
+        kind = type(layer)
+        if kind is nn.Linear or kind is BatchNorm:
+            w, b = params.get(f"{i}.weight", layer.weight), params.get(f"{i}.bias", layer.bias)
+            x = F.linear(x, w, b) if kind is nn.Linear else BatchNorm.normalize(x, w, b, layer.eps)
+        elif next(layer.parameters(), None) is None and next(layer.buffers(), None) is None:
+            x = layer(x)
+        else:
+            head = f"{i}."
+            x = functional_call(layer, {k[len(head):]: v for k, v in params.items() if k.startswith(head)}, (x,))
+    return x
 
 
 def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 128), activation: str = "relu",

@@ -30,9 +30,8 @@ from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
-from gan_notes import losses, remedies, validate
+from gan_notes import losses, models, remedies, validate
 from gan_notes.models import ACTIVATIONS
 from gan_notes.penalties import PENALTIES, penalty
 from gan_notes.unrolled import unroll
@@ -235,7 +234,7 @@ class Nets:
         """Network ``name`` itself (not ``forward``), optionally with other parameters."""
         if params is None and self.params is None:
             return self.modules[name](x)
-        return functional_call(self.modules[name], params if params is not None else self.params[name], (x,))
+        return models.call(self.modules[name], params if params is not None else self.params[name], x)
 
     def parameters(self, name: str) -> dict[str, torch.Tensor]:
         """The current parameters of network ``name``, by name."""

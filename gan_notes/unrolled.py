@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad
+from torch.func import grad
 
 from gan_notes.losses import LOSSES, discriminator_loss, generator_loss
+from gan_notes.models import call
 
 __all__ = ["unroll", "unrolled_generator_loss", "adam_state"]
 
@@ -126,7 +127,7 @@ def unrolled_generator_loss(
     Parameters
     ----------
     D : nn.Module
-        Evaluated with ``torch.func.functional_call(D, params, (x,))``.
+        Evaluated with :func:`gan_notes.models.call` (``torch.func.functional_call``'s numbers).
     d_params : dict name -> tensor
         D's current parameters (detached here: the loss trains G only; D keeps its own step).
     fake : tensor (B, d)
@@ -153,10 +154,10 @@ def unrolled_generator_loss(
     theta0 = {n: p.detach() for n, p in d_params.items()}
     # `fake` stays in G's graph inside the D steps: the look-ahead term is d theta^k / d fake.
     def d_loss(theta: Params) -> torch.Tensor:
-        return discriminator_loss(loss, functional_call(D, theta, (real,)), functional_call(D, theta, (fake,)))
+        return discriminator_loss(loss, call(D, theta, real), call(D, theta, fake))
 
     theta_k = unroll(d_loss, theta0, k, lr, optimizer, betas=betas, state=state)
-    return generator_loss(loss, functional_call(D, theta_k, (fake,)))
+    return generator_loss(loss, call(D, theta_k, fake))
 
 
 def adam_state(optimizer: torch.optim.Optimizer, params: Mapping[str, torch.Tensor]) -> dict:

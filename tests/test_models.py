@@ -1,5 +1,6 @@
 """Unit tests of gan_notes.models."""
 
+import copy
 import pytest
 import torch
 from torch import nn
@@ -362,3 +363,57 @@ def test_batch_norm_matches_torch_batch_norm_values_gradients_and_vmap():
 def test_batch_norm_rejects_a_single_row_or_other_shapes(shape):
     with pytest.raises(ValueError, match="N >= 2"):
         BatchNorm(4)(torch.randn(shape))
+
+
+# --- models.call: functional_call's numbers without its reparametrisation -------------------
+
+from gan_notes.models import call  # noqa: E402
+from gan_notes.remedies import MixtureGenerator  # noqa: E402
+
+
+def _nets():
+    torch.manual_seed(0)
+    return {
+        "mlp with batch norm": (mlp(2, 2, (16, 16), batch_norm=True), 2),
+        "mlp selu": (mlp(4, 1, (16,), activation="selu"), 4),
+        "minibatch discrimination": (mlp_md(2, (16, 16), 3, 2, activation="relu"), 2),
+        "maxout": (maxout_mlp(2, 1, (8, 8), 3), 2),
+        "autoencoder": (autoencoder_mlp(2, 8, 1), 2),
+        "residual": (residual_mlp(2, 1, 16, 2), 2),
+        "mixture of generators": (MixtureGenerator([mlp(2, 2, (8,)) for _ in range(3)]), 2),
+    }
+
+
+@pytest.mark.parametrize("name", list(_nets()))
+def test_call_is_functional_call_bit_for_bit_with_gradients_and_under_vmap(name):
+    net, d = _nets()[name]
+    S = 3
+    copies = [copy.deepcopy(net) for _ in range(S)]
+    for i, c in enumerate(copies):  # distinct parameters per seed
+        with torch.no_grad():
+            for p in c.parameters():
+                p.add_(0.1 * i * torch.randn_like(p))
+    params, buffers = stack_module_state(copies)
+    params = {k: v.detach().requires_grad_() for k, v in params.items()}
+    x = torch.randn(S, 12, d)
+    outs, grads = [], []
+    for fn in (lambda p, x_: call(net, {**p, **buffers}, x_), lambda p, x_: functional_call(net, {**p, **buffers}, (x_,))):
+        y = vmap(fn)(params, x)
+        outs.append(y)
+        grads.append(torch.autograd.grad((y ** 2).sum(), list(params.values()), allow_unused=True))
+    assert torch.equal(outs[0], outs[1])
+    for a, b in zip(*grads):
+        assert (a is None and b is None) or torch.equal(a, b)
+    # one seed, outside vmap, against the module itself
+    one = {k: v[1].detach() for k, v in params.items()}
+    torch.testing.assert_close(call(net, one, x[1]), copies[1](x[1]), rtol=0, atol=0)
+
+
+def test_call_falls_back_to_the_modules_own_tensors_for_missing_keys():
+    torch.manual_seed(0)
+    net = mlp(2, 1, (4,))
+    x = torch.randn(5, 2)
+    w = torch.zeros_like(net[2].weight)
+    out = call(net, {"2.weight": w}, x)  # only the head's weight replaced
+    torch.testing.assert_close(out, functional_call(net, {"2.weight": w}, (x,)))
+    torch.testing.assert_close(out, net[2].bias.expand(5, 1).detach(), rtol=0, atol=0)

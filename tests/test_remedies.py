@@ -16,6 +16,7 @@ from gan_notes.remedies import (
     MinibatchDiscrimination,
     MixtureGenerator,
     feature_matching_loss,
+    l1_distances,
     features,
     mixture_classifier_loss,
     mode_seeking_loss,
@@ -93,6 +94,66 @@ def test_minibatch_discrimination_matches_double_loop():
     layer = MinibatchDiscrimination(4, 3, 2).double()
     f = torch.randn(6, 4, dtype=torch.float64)
     torch.testing.assert_close(layer(f), _md_brute(layer, f))
+
+
+def _l1_broadcast(m):
+    return (m.unsqueeze(-3) - m.unsqueeze(-4)).abs().sum(-1)
+
+
+def test_l1_distances_match_broadcast_form_with_first_and_second_derivatives():
+    torch.manual_seed(0)
+    m = torch.randn(3, 7, 4, 2, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(l1_distances(m), _l1_broadcast(m))
+    w = torch.randn(3, 7, 7, 4, dtype=torch.float64)  # a generic (not symmetric) upstream gradient
+    g, = torch.autograd.grad((l1_distances(m) * w).sum(), m, create_graph=True)
+    g_ref, = torch.autograd.grad((_l1_broadcast(m) * w).sum(), m, create_graph=True)
+    torch.testing.assert_close(g, g_ref)
+    # the fast backward (no create_graph) and the differentiable one agree
+    g_fast, = torch.autograd.grad((l1_distances(m) * w).sum(), m)
+    torch.testing.assert_close(g_fast, g_ref)
+    # second derivatives through a smooth function of the distances (a penalty's path)
+    h, = torch.autograd.grad((torch.exp(-l1_distances(m)).sum(-2) ** 2).sum(), m, create_graph=True)
+    h_ref, = torch.autograd.grad((torch.exp(-_l1_broadcast(m)).sum(-2) ** 2).sum(), m, create_graph=True)
+    hh, = torch.autograd.grad((h ** 2).sum(), m)
+    hh_ref, = torch.autograd.grad((h_ref ** 2).sum(), m)
+    torch.testing.assert_close(hh, hh_ref)
+    assert torch.autograd.gradcheck(l1_distances, (m[:1, :4],))
+    assert torch.autograd.gradgradcheck(l1_distances, (m[:1, :4],))
+
+
+def test_l1_distances_under_vmap_and_a_gradient_penalty():
+    # The trainer's path: per-seed gradients under vmap, and R1 (a double backward) on an MD D.
+    torch.manual_seed(1)
+    m = torch.randn(4, 6, 3, 2, dtype=torch.float64)
+    f = lambda fn: (lambda x: torch.exp(-fn(x)).sum())  # noqa: E731
+    torch.testing.assert_close(vmap(torch.func.grad(f(l1_distances)))(m), vmap(torch.func.grad(f(_l1_broadcast)))(m))
+    D = mlp_md(2, hidden=(8,), n_kernels=3, kernel_dim=2).double()
+    x = torch.randn(10, 2, dtype=torch.float64, requires_grad=True)
+    gx, = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    loss = (gx ** 2).sum()
+    grads = torch.autograd.grad(loss, list(D.parameters()), allow_unused=True)  # the head's bias is unused
+    layer = next(mod for mod in D.modules() if isinstance(mod, MinibatchDiscrimination))
+    saved = MinibatchDiscrimination.forward
+    MinibatchDiscrimination.forward = lambda self, f_: torch.cat(
+        [f_, torch.exp(-_l1_broadcast((f_ @ self.T).unflatten(-1, (self.n_kernels, self.kernel_dim)))).sum(-2) - 1.0], -1)
+    try:
+        gx_ref, = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        grads_ref = torch.autograd.grad((gx_ref ** 2).sum(), list(D.parameters()), allow_unused=True)
+    finally:
+        MinibatchDiscrimination.forward = saved
+    assert layer.T.requires_grad
+    assert sum(g is not None for g in grads) == len(grads) - 1
+    for a, b in zip(grads, grads_ref):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b)
+
+
+def test_l1_distances_bad_input():
+    with pytest.raises(ValueError, match="at least 3"):
+        l1_distances(torch.zeros(4, 3))
+    with pytest.raises(TypeError, match="floating"):
+        l1_distances(torch.zeros(2, 4, 3, dtype=torch.long))
 
 
 def test_minibatch_discrimination_sees_collapse():
