@@ -9,9 +9,8 @@ method (:data:`gan_notes.benchmark.METHODS`) then changes only what its paper ch
   ``synthetic_data_experiments/2DGrid_GAN&PacGAN/config.py`` of their code), the protocol
   of their Table 1. :attr:`Protocol.deviations` names where we differ.
 - ``book``: what 2 CPU cores can run for every method x 10 seeds x 2 data sets within 90
-  minutes (the results file records the measured time: 92 minutes in the committed run, over
-  that goal, see the README), chosen from learning-curve pilots (Chapters 07 and 09 show the
-  curves).
+  minutes (the results file records the measured time: 83.5 minutes in the committed run),
+  chosen from learning-curve pilots (Chapters 07 and 09 show the curves).
 - ``smoke``: seconds, for the tests.
 
 See also
