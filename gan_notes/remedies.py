@@ -155,10 +155,15 @@ def l1_distances(m: torch.Tensor) -> torch.Tensor:
     (tested), in :func:`torch.cdist`'s time and memory: the broadcast form stores a
     :math:`B^2 K C` tensor for its backward, which made minibatch discrimination the toy
     benchmark's costliest layer. ``torch.cdist`` alone has no double backward, which a
-    gradient penalty on such a D needs; this function has one (used only then).
+    gradient penalty on such a D needs; this function has one (used only then). Half-precision
+    input (an image D under bfloat16 autocast) takes the broadcast form, since cdist's backward
+    does not run in half precision; under autocast, float32 input stays float32.
     """
     _tensor("m", m, min_ndim=3)
-    return _L1Distances.apply(m)
+    if m.dtype not in (torch.float32, torch.float64):  # cdist's backward has no half precision
+        return (m.unsqueeze(-3) - m.unsqueeze(-4)).abs().sum(-1)
+    with torch.autocast(m.device.type, enabled=False):  # keep cdist in m's precision under autocast
+        return _L1Distances.apply(m)
 
 
 class MinibatchDiscrimination(nn.Module):

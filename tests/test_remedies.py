@@ -149,6 +149,19 @@ def test_l1_distances_under_vmap_and_a_gradient_penalty():
             torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("case", ["bfloat16 input", "float32 input under bfloat16 autocast"])
+def test_l1_distances_in_half_precision_and_under_autocast(case):
+    # The image loop's D runs under bfloat16 autocast; cdist's backward has no bfloat16 kernel.
+    torch.manual_seed(2)
+    m32 = torch.randn(6, 3, 2)
+    m = (m32.bfloat16() if case == "bfloat16 input" else m32).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=case != "bfloat16 input"):
+        out = l1_distances(m)
+    (out.float() * torch.randn(6, 6, 3)).sum().backward()
+    assert out.dtype == m.dtype and m.grad is not None and m.grad.dtype == m.dtype
+    torch.testing.assert_close(out.float(), _l1_broadcast(m.detach().float()), rtol=2e-2, atol=2e-2)
+
+
 def test_l1_distances_bad_input():
     with pytest.raises(ValueError, match="at least 3"):
         l1_distances(torch.zeros(4, 3))
