@@ -151,10 +151,10 @@ def l1_distances(m: torch.Tensor) -> torch.Tensor:
 
     Notes
     -----
-    The same numbers as the broadcast form ``(m[..., :, None] - m[..., None, :]).abs().sum(-1)``
-    (tested), in :func:`torch.cdist`'s time and memory: the broadcast form stores a
-    :math:`B^2 K C` tensor for its backward, which made minibatch discrimination the toy
-    benchmark's costliest layer. ``torch.cdist`` alone has no double backward, which a
+    The numbers of the broadcast form ``(m[..., :, None] - m[..., None, :]).abs().sum(-1)``
+    (up to rounding, tested), in :func:`torch.cdist`'s time and memory: the broadcast form
+    stores a :math:`B^2 K C` tensor for its backward, which made minibatch discrimination the
+    toy benchmark's costliest layer. ``torch.cdist`` alone has no double backward, which a
     gradient penalty on such a D needs; this function has one (used only then). Half-precision
     input (an image D under bfloat16 autocast) takes the broadcast form, since cdist's backward
     does not run in half precision; under autocast, float32 input stays float32.
