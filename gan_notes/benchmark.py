@@ -151,7 +151,8 @@ def run_cell(dataset: str, method: str, seeds: int | Sequence[int] | None = None
     learning curve: ``{"dataset", "method", "steps": [...], metric: [[value per seed] per
     checkpoint]}`` for modes, high_quality, kl, precision and recall at the protocol's
     log-spaced checkpoints. ``wall_time_s`` is the batched training time divided by the
-    number of seeds; ``steps`` overrides the protocol's, and ``seeds`` its seeds (None: the
+    number of seeds; ``steps`` overrides the protocol's iterations on ``dataset``
+    (:meth:`~gan_notes.protocols.Protocol.steps_for`), and ``seeds`` its seeds (None: the
     protocol's count).
 
     See also
@@ -162,6 +163,7 @@ def run_cell(dataset: str, method: str, seeds: int | Sequence[int] | None = None
     _names("method", [method], METHODS)
     _positive("steps", steps)
     p = _protocol(protocol)
+    steps = p.steps_for(dataset) if steps is None else steps
     res = train_ensemble(METHODS[method], MIXTURES[dataset](), p.seeds if seeds is None else seeds, **p.trainer_kwargs(steps), on_diverge="record",
                          device=device, progress=progress)
     rows = []
@@ -231,7 +233,7 @@ def run_benchmark(
         for d in datasets:
             rows += reference_rows(d, MIXTURES[d](), seeds, p.n_eval)
     meta = {
-        "protocol": p.as_dict(), "steps": steps or p.steps, "seeds": seeds, "methods": methods, "datasets": datasets,
+        "protocol": p.as_dict(), "steps": {d: steps or p.steps_for(d) for d in datasets}, "seeds": seeds, "methods": methods, "datasets": datasets,
         "workers": workers, "device": str(device or "cpu"),
         "device_name": torch.cuda.get_device_name(device) if device is not None and torch.device(device).type == "cuda" else platform.processor() or platform.machine(),
         "torch": torch.__version__, "python": platform.python_version(), "git_commit": _git_commit(),

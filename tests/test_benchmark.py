@@ -42,7 +42,7 @@ def test_every_method_runs_batched_and_gives_metrics(smoke_results):
             assert math.isfinite(r[k]), (r["method"], k)
         assert not math.isnan(r["kl"])  # inf when no sample is high quality
     meta = smoke_results["metadata"]
-    assert meta["protocol"]["name"] == "smoke" and meta["steps"] == bm.PROTOCOLS["smoke"].steps and meta["torch"]
+    assert meta["protocol"]["name"] == "smoke" and meta["steps"] == {d: bm.PROTOCOLS["smoke"].steps for d in meta["datasets"]} and meta["torch"]
     # a learning curve per cell, at the protocol's checkpoints, a value per seed
     curves = {(c["dataset"], c["method"]): c for c in smoke_results["curves"]}
     assert len(curves) == len(REQUIRED) + 2
@@ -148,6 +148,7 @@ def test_committed_results_are_a_full_run_of_every_cell():
         counts[r["dataset"], r["method"]] = counts.get((r["dataset"], r["method"]), 0) + 1
     assert counts == {(d, m): 10 for d in bm.MIXTURES for m in [*bm.METHODS, *("ref:" + k for k in REFERENCES)]}
     assert {(c["dataset"], c["method"]) for c in res["curves"]} == {(d, m) for d in bm.MIXTURES for m in bm.METHODS}
+    assert all(c["steps"][-1] == bm.PROTOCOLS["book"].steps_for(c["dataset"]) for c in res["curves"])
 
 
 def test_a_time_box_plans_the_iterations_from_measured_step_times():
@@ -155,6 +156,6 @@ def test_a_time_box_plans_the_iterations_from_measured_step_times():
     plan = res["metadata"]["plan"]
     assert plan["protocol_steps"] == 400_000 and plan["planned_steps"] == 100  # nothing fits 1 s: the minimum
     assert set(plan["seconds_per_step"]) == {"ring/non_saturating"} and plan["seconds_per_step"]["ring/non_saturating"] > 0
-    assert res["metadata"]["steps"] == 100 and res["curves"][0]["steps"][-1] == 100
+    assert res["metadata"]["steps"] == {"ring": 100} and res["curves"][0]["steps"][-1] == 100
     with pytest.raises(ValueError, match="schedule"):  # a decaying schedule cannot be cut short
         bm.run_benchmark(["hinge"], ["ring"], protocol="smoke", budget_s=10.0, log=None)

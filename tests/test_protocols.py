@@ -80,3 +80,25 @@ def test_smoke_protocol_runs_a_cell():
         assert len(curve[k]) == len(curve["steps"]) and all(len(v) == 2 for v in curve[k])
     # the curve's last checkpoint is the rows' final scores
     assert curve["high_quality"][-1] == [r["high_quality"] for r in rows]
+
+
+def test_steps_for_reads_the_per_dataset_iterations():
+    book = PROTOCOLS["book"]
+    assert book.steps_for("ring") == book.steps_by_dataset["ring"] and book.steps_for("grid") == book.steps_by_dataset["grid"]
+    assert book.steps_for("spiral") == book.steps  # a data set not named takes the default
+    assert PROTOCOLS["smoke"].steps_for("ring") == PROTOCOLS["smoke"].steps
+    for bad in ({"ring": 0}, {"ring": 1.5}, {"ring": True}, {3: 100}):
+        with pytest.raises(ValueError, match="steps_by_dataset"):
+            book.with_options(steps_by_dataset=bad)
+
+
+def test_a_cell_runs_its_data_sets_iterations():
+    p = PROTOCOLS["smoke"].with_options(steps_by_dataset={"grid": 5})
+    PROTOCOLS["smoke_split"] = p.with_options(name="smoke_split")
+    try:
+        _, ring = run_cell("ring", "non_saturating", seeds=1, protocol="smoke_split")
+        _, grid = run_cell("grid", "non_saturating", seeds=1, protocol="smoke_split")
+        _, over = run_cell("grid", "non_saturating", seeds=1, protocol="smoke_split", steps=4)
+    finally:
+        del PROTOCOLS["smoke_split"]
+    assert ring["steps"][-1] == p.steps and grid["steps"][-1] == 5 and over["steps"][-1] == 4
