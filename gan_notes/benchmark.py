@@ -100,7 +100,10 @@ SOURCES: dict[str, tuple[str, str]] = {
     "unrolled": ("Metz et al. 2017: k=5 look-ahead D steps continuing D's Adam state", ""),
     "minibatch_disc": ("Salimans et al. 2016: minibatch features before D's head", "B=5 kernels of dimension C=3 (ours, for 2-d data)"),
     "feature_matching": ("Salimans et al. 2016: G matches the mean of D's last hidden layer", ""),
-    "pacgan2": ("Lin et al. 2018: packing m=2; a D batch holds batch_size packs (m x batch_size samples)", ""),
+    "pacgan2": ("Lin et al. 2018: packing m=2; a D batch holds batch_size packs (m x batch_size samples)",
+                "the protocol's D (3x64 ReLU), not their 3x200 maxout; a pilot with theirs (grid, 8,000 iterations, "
+                "5 seeds) reached 47.5% HQ and 22.2 modes; the benchmark's cell ends near 5%, and D widened to 3x128 "
+                "ReLU reached 9.0%"),
     "pacgan3": ("Lin et al. 2018: packing m=3", ""),
     "pacgan4": ("Lin et al. 2018: packing m=4", ""),
     "instance_noise": ("Sonderby et al. 2017: Gaussian noise on D's inputs", "std 0.1 annealed linearly to 0 (ours)"),
