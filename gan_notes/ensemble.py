@@ -23,7 +23,8 @@ On the CPU, :func:`torch.compile` of the vmapped losses made a step 2-3 times *s
 2.13, one thread: 25 against 10 ms for 10 seeds of the book protocol; a vmapped 3-layer MLP's
 forward and backward 5.1-7.0 against 2.4 ms), so the trainer runs eagerly. What is left is
 about 3.7 ms of fixed cost per step and 1 ms per seed, of which the batched matrix products
-are about 0.6 ms (10 seeds: 12.4 ms a step against 43 ms for ten one-seed runs).
+are about 0.6 ms (``python -m gan_notes.benchmark speed``, one thread, both in one run: 10 seeds
+batched 12 ms a step against 40 ms for ten one-seed runs, 3.4 times faster).
 
 **Random numbers.** ``rng="batched"`` (the default) draws every seed's batch in one call
 from one generator on the training device, seeded from the list of seeds: no per-seed loop
